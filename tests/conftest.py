@@ -9,6 +9,13 @@ import pathlib
 import jax
 import pytest
 
+# Identical programs recur across tests (a population and its members run alone share one HLO,
+# because hyper-parameters are traced), so a per-session persistent XLA cache saves most compiles.
+jax.config.update("jax_compilation_cache_dir",
+                  os.environ.get("MOMINIT_TEST_JAX_CACHE", "/tmp/mominit-test-jax-cache"))
+jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.5)
+jax.config.update("jax_persistent_cache_min_entry_size_bytes", 0)
+
 SHARED = pathlib.Path(__file__).resolve().parents[2] / "shared"
 MNIST_DIR = pathlib.Path(os.environ.get("MOMINIT_MNIST_DIR", SHARED / "data" / "mnist"))
 

@@ -1,0 +1,23 @@
+"""RNN long-range-dependency problems (PAPER.md section 5, Table 5): `--config configs/rnn.py:add`.
+
+Arguments: add, mul (T=80), mem5 (T=200), mem20 (T=80), or any task name of `mominit.tasks.make`.
+Defaults are the paper's protocol: 50,000 updates on minibatches of 100 fresh sequences, mu = 0.9
+for 1,000 updates then mu_0, 10 seeds, the (rule, mu_0, learning rate) grid.
+"""
+from mominit import train
+
+# Table 5's problems: config argument -> (task name, task arguments).
+PROBLEMS = {
+    "add": ("addition", {"T": 80}),
+    "mul": ("multiplication", {"T": 80}),
+    "mem5": ("mem5", {}),
+    "mem20": ("mem20", {}),
+}
+
+
+def get_config(arg: str = "add"):
+  config = train.default_config("rnn")
+  config.task, kwargs = PROBLEMS.get(arg, (arg, {}))
+  config.task_kwargs = kwargs
+  config.sweep.seed = tuple(range(10))
+  return config

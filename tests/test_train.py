@@ -1,0 +1,275 @@
+"""The training engine: populations, divergence isolation, resume, sharding, validation."""
+import json
+import os
+import pathlib
+import subprocess
+import sys
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from mominit import train
+
+REPO = pathlib.Path(__file__).resolve().parents[1]
+
+
+def small_curves():
+  """A small stand-in for the CURVES data: 120 training and 40 test cases in [0, 1]^784."""
+  from mominit.data import Dataset
+  rng = np.random.default_rng(0)
+  return Dataset(rng.uniform(size=(120, 784)).astype(np.float32),
+                 rng.uniform(size=(40, 784)).astype(np.float32))
+
+
+@pytest.fixture(scope="module")
+def curves():
+  return small_curves()
+
+
+def ae_config(**overrides):
+  c = train.default_config("autoencoder")
+  c.dataset = "curves"
+  c.batch_size, c.steps, c.chunk, c.eval_every, c.final_steps = 20, 24, 5, 8, 6
+  c.momentum_period = 2  # so mu reaches mu_max within the 24 updates
+  c.progress = False
+  c.sweep.seed, c.sweep.rule = [0], ["nag"]
+  c.sweep.mu_max, c.sweep.learning_rate = [0.99], [0.01]
+  for k, v in overrides.items():
+    setattr(c.sweep, k, v) if k in c.sweep else setattr(c, k, v)
+  return c
+
+
+def rnn_config(**overrides):
+  c = train.default_config("rnn")
+  c.task, c.task_kwargs = "addition", {"T": 10}
+  c.hidden, c.batch_size, c.eval_sequences = 8, 16, 64
+  c.steps, c.chunk, c.eval_every, c.warm_steps = 30, 7, 10, 10
+  c.progress = False
+  c.sweep.seed, c.sweep.rule = [0], ["nag"]
+  c.sweep.mu_max, c.sweep.learning_rate = [0.9], [1e-3]
+  for k, v in overrides.items():
+    setattr(c.sweep, k, v) if k in c.sweep else setattr(c, k, v)
+  return c
+
+
+ERRORS = ["train_error", "test_error", "error_before_final"]
+
+
+def test_population_equals_members_run_alone(curves):
+  config = ae_config(rule=["nag", "cm"], mu_max=[0.9, 0.995], learning_rate=[0.01])
+  together = train.train_and_evaluate(config, data=curves)
+  assert len(together) == 4
+  for _, row in together.iterrows():
+    alone = train.train_and_evaluate(ae_config(
+        rule=[row.rule], mu_max=[row.mu_max], learning_rate=[row.learning_rate]), data=curves)
+    np.testing.assert_allclose(alone[ERRORS].to_numpy()[0], row[ERRORS].to_numpy(np.float64),
+                               rtol=2e-5)
+  # The members really differ (so the comparison above could fail).
+  assert together.train_error.nunique() == 4
+
+
+def test_rnn_population_equals_members_run_alone():
+  together = train.train_and_evaluate(rnn_config(seed=[0, 1], mu_max=[0.0, 0.9]))
+  assert set(together.rule) == {"sgd", "nag"}
+  for _, row in together.iterrows():
+    alone = train.train_and_evaluate(rnn_config(seed=[row.seed], mu_max=[row.mu_max]))
+    np.testing.assert_allclose(alone.test_loss[0], row.test_loss, rtol=2e-5)
+    np.testing.assert_allclose(alone.zero_one[0], row.zero_one, atol=1e-6)
+
+
+def test_divergent_member_is_isolated(curves):
+  calm = train.train_and_evaluate(ae_config(learning_rate=[0.01, 0.005, 0.002]), data=curves)
+  wild = train.train_and_evaluate(ae_config(learning_rate=[0.01, 1e35, 0.002]), data=curves)
+  assert not calm.diverged.any()
+  assert wild.diverged.tolist() == [False, True, False]
+  assert 0 <= wild.diverged_at[1] < 24
+  # The other members are bit-for-bit the same as in the calm population.
+  for i in (0, 2):
+    np.testing.assert_array_equal(wild.loc[i, ERRORS].to_numpy(np.float64),
+                                  calm.loc[i, ERRORS].to_numpy(np.float64))
+
+
+class Killed(Exception):
+  pass
+
+
+def test_resume_after_kill_gives_identical_results(curves, tmp_path):
+  config = ae_config(mu_max=[0.9, 0.99])
+  reference = train.train_and_evaluate(config, tmp_path / "straight", data=curves)
+
+  def kill_after_second_eval(step, record):
+    if step >= 16:
+      raise Killed
+
+  with pytest.raises(Killed):
+    train.train_and_evaluate(config, tmp_path / "killed", callback=kill_after_second_eval,
+                             data=curves)
+  steps_logged = [r["step"] for r in train.read_metrics(tmp_path / "killed")]
+  assert steps_logged == [8, 16]
+  resumed = train.train_and_evaluate(config, tmp_path / "killed", data=curves)
+  np.testing.assert_array_equal(resumed[ERRORS].to_numpy(), reference[ERRORS].to_numpy())
+  # metrics.jsonl holds each evaluation once, as in the uninterrupted run.
+  assert [r["step"] for r in train.read_metrics(tmp_path / "killed")] == [
+      r["step"] for r in train.read_metrics(tmp_path / "straight")] == [8, 16, 18, 24]
+  assert (tmp_path / "killed" / "results.csv").exists()
+
+
+def test_kill_by_signal_then_resume(tmp_path):
+  """A real SIGTERM'd process (not an exception) resumes to the uninterrupted result."""
+  config = rnn_config(steps=400, eval_every=20, chunk=10)
+  reference = train.train_and_evaluate(config)
+  workdir = tmp_path / "run"
+  cmd = [sys.executable, "-m", "experiments.train", "--config", "configs/rnn.py:add",
+         f"--workdir={workdir}", "--config.progress=False", "--config.hidden=8",
+         "--config.batch_size=16", "--config.eval_sequences=64", "--config.steps=400",
+         "--config.chunk=10", "--config.eval_every=20", "--config.warm_steps=10",
+         "--config.task_kwargs.T=10", "--config.sweep.seed=(0,)", "--config.sweep.rule=('nag',)",
+         "--config.sweep.mu_max=(0.9,)", "--config.sweep.learning_rate=(0.001,)"]
+  proc = subprocess.Popen(cmd, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+  metrics = workdir / "metrics.jsonl"
+  try:
+    for _ in range(600):  # wait until a few evaluations are written, then kill
+      if metrics.exists() and len(metrics.read_text().splitlines()) >= 3:
+        break
+      if proc.poll() is not None:
+        break
+      import time
+      time.sleep(0.1)
+    proc.terminate()
+    proc.wait(timeout=60)
+  finally:
+    if proc.poll() is None:
+      proc.kill()
+  done = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=300)
+  assert done.returncode == 0, done.stdout + done.stderr
+  import pandas as pd
+  resumed = pd.read_csv(workdir / "results.csv")
+  np.testing.assert_allclose(resumed.test_loss[0], reference.test_loss[0], rtol=1e-6)
+  np.testing.assert_allclose(resumed.zero_one[0], reference.zero_one[0], atol=1e-7)
+
+
+def test_four_devices_match_one():
+  """The population sharded over 4 forced CPU devices gives the 1-device results, also when it
+  must be padded (6 members -> 8)."""
+  script = f"""
+import json, sys
+sys.path.insert(0, {str(REPO)!r})
+import jax
+from tests.test_train import rnn_config
+from mominit import train
+assert len(jax.devices()) == 4, jax.devices()
+c = rnn_config(seed=[0, 1, 2], rule=['nag', 'cm'], mu_max=[0.9])
+four = train.train_and_evaluate(c)
+one = train.train_and_evaluate(c, devices=jax.devices()[:1])
+print(json.dumps({{'four': four.test_loss.tolist(), 'one': one.test_loss.tolist(),
+                  'rules': four.rule.tolist()}}))
+"""
+  env = dict(os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=4",
+             JAX_PLATFORMS="cpu")
+  done = subprocess.run([sys.executable, "-c", script], cwd=REPO, env=env, capture_output=True,
+                        text=True, timeout=600)
+  assert done.returncode == 0, done.stderr[-3000:]
+  out = json.loads(done.stdout.strip().splitlines()[-1])
+  assert len(out["four"]) == 6 and out["rules"].count("cm") == 3
+  assert len(set(out["four"])) == 6  # distinct members, so the comparison means something
+  np.testing.assert_allclose(out["four"], out["one"], rtol=1e-5)
+
+
+def test_chunks_do_not_recompile(curves):
+  config = ae_config(mu_max=[0.9, 0.99])
+  members = train.population(config)
+  engine = train.Engine(config, train.make_problem(config, curves), members)
+  state = engine.init()
+  for start, n in [(0, 5), (5, 5), (10, 3), (13, 1)]:  # full and partial chunks
+    state, _ = engine.run_chunk(state, start, n)
+  engine.evaluate(state)
+  engine.evaluate(state)
+  assert engine.trace_counts == {"init": 1, "chunk": 1, "evaluate": 1}
+  assert int(state.opt_state.count[0]) == 14  # partial chunks really ran their steps only
+
+
+def test_partial_chunk_equals_single_steps(curves):
+  """Running 14 updates as chunks of 5/5/3/1 or as 14 single-update chunks is the same."""
+  config = ae_config()
+  engine = train.Engine(config, train.make_problem(config, curves), train.population(config))
+  a = b = engine.init()
+  for start, n in [(0, 5), (5, 5), (10, 3), (13, 1)]:
+    a, _ = engine.run_chunk(a, start, n)
+  for t in range(14):
+    b, _ = engine.run_chunk(b, t, 1)
+  for x, y in zip(jax.tree.leaves(a.params), jax.tree.leaves(b.params)):
+    np.testing.assert_array_equal(x, y)
+
+
+def test_epoch_order_visits_every_case_once(curves):
+  config = ae_config()
+  engine = train.Engine(config, train.make_problem(config, curves), train.population(config))
+  hp = jax.tree.map(lambda x: x[0], engine.hparams)
+  orders = [np.asarray(engine._epoch_order(hp, e)) for e in range(3)]
+  for order in orders:
+    assert sorted(order.tolist()) == list(range(120))
+  assert not np.array_equal(orders[0], orders[1])
+
+
+def test_population_cross_product_and_sgd_dedupe():
+  c = rnn_config(seed=[0, 1], rule=["nag", "cm"], mu_max=[0.0, 0.9], learning_rate=[1e-3, 1e-4])
+  members = train.population(c)
+  # 2 seeds x 2 lr x (sgd + nag@0.9 + cm@0.9) = 12, not 16: at mu 0 the rules coincide.
+  assert len(members) == 12
+  assert sum(m["rule"] == "sgd" for m in members) == 4
+
+
+@pytest.mark.parametrize("field,value,match", [
+    ("mu_max", [0.9, 1.0], "mu_max"),
+    ("mu_max", [-0.1], "mu_max"),
+    ("learning_rate", [0.0], "learning_rate"),
+    ("learning_rate", [float("nan")], "learning_rate"),
+    ("learning_rate", [-1e-3], "learning_rate"),
+    ("rule", ["adam"], "rule"),
+    ("seed", [], "empty"),
+    ("steps", 0, "steps"),
+    ("final_steps", 24, "final_steps"),
+    ("dataset", "cifar", "dataset"),
+])
+def test_bad_autoencoder_configs_fail_before_compiling(curves, field, value, match):
+  config = ae_config(**{field: value})
+  with pytest.raises(ValueError, match=match):
+    train.validate_config(config)
+  with pytest.raises(ValueError, match=match):
+    train.train_and_evaluate(config, data=curves)
+
+
+def test_unknown_keys_and_tasks_fail():
+  c = rnn_config()
+  c.unlock()
+  c.learning_rte = 0.1
+  with pytest.raises(ValueError, match="learning_rte"):
+    train.validate_config(c)
+  with pytest.raises(ValueError, match="nope"):
+    train.validate_config(rnn_config(task="nope"))
+
+
+def test_missing_data_file_is_a_clear_error(tmp_path):
+  c = train.default_config("autoencoder")
+  c.dataset, c.data_dir = "mnist", str(tmp_path)
+  with pytest.raises((FileNotFoundError, ValueError), match="train-images"):
+    train.train_and_evaluate(c)
+
+
+def test_cli_writes_results(tmp_path):
+  workdir = tmp_path / "cli"
+  done = subprocess.run(
+      [sys.executable, "-m", "experiments.train", "--config", "configs/rnn.py:add",
+       f"--workdir={workdir}", "--config.progress=False", "--config.hidden=8",
+       "--config.steps=20", "--config.chunk=10", "--config.eval_every=10",
+       "--config.task_kwargs.T=10", "--config.eval_sequences=32", "--config.batch_size=8",
+       "--config.sweep.seed=(3,)", "--config.sweep.mu_max=(0.9,)",
+       "--config.sweep.learning_rate=(0.001,)"],
+      cwd=REPO, capture_output=True, text=True, timeout=300)
+  assert done.returncode == 0, done.stderr[-3000:]
+  import pandas as pd
+  results = pd.read_csv(workdir / "results.csv")
+  assert sorted(results.rule) == ["cm", "nag"] and (results.seed == 3).all()
+  assert json.loads((workdir / "config.json").read_text())["task"] == "addition"
