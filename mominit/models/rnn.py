@@ -1,0 +1,102 @@
+"""The tanh RNN of the long-term dependency problems (PAPER.md section 5, Table 4).
+
+    h_0 = 0
+    h_t = tanh(x_t W_xh + h_{t-1} W_hh + b_h)
+    y_t = h_t W_hy + b_y
+
+with 100 hidden units by default, an output at every time step (linear for real targets, softmax
+logits for symbols) and the ESN-inspired initialization of Table 4. The recurrence is a single
+``jax.lax.scan`` over time. Parameters (row-vector convention, kernels ``[fan_in, fan_out]``):
+``W_xh [I, H]``, ``W_hh [H, H]``, ``b_h [H]``, ``W_hy [H, O]``, ``b_y [O]``. The hidden states
+``[B, L, H]`` are sown as ``'intermediates'/'hidden'`` for diagnostics.
+"""
+from typing import Any
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from mominit import initializers
+from mominit.initializers import Initializer
+
+__all__ = ["READOUTS", "TanhRNN"]
+
+READOUTS = ("linear", "softmax")
+
+
+class TanhRNN(nn.Module):
+  """Single-layer tanh RNN with a per-step readout.
+
+  Attributes:
+    num_outputs: O, the output width (number of real targets or of symbols).
+    hidden: H, the number of tanh units (100 in the paper).
+    readout: "linear" (squared error on real targets) or "softmax" (``__call__`` returns logits).
+    input_scale: sigma of the N(0, sigma^2) input-to-hidden weights (Table 4: 0.001 with many
+      distractor inputs, 0.1 otherwise); may be traced. Used when ``input_init`` is None.
+    input_init: initializer of ``W_xh``; None means ``gaussian(input_scale)``.
+    recurrent_init: initializer of ``W_hh`` (spectral radius 1.1 by default).
+    output_init: initializer of ``W_hy`` (N(0, 0.1^2) by default).
+    output_bias: initial ``b_y``, a scalar or an ``[O]`` array (the mean of the targets); may be
+      traced.
+    param_dtype: parameter dtype; ``None`` means ``jnp.result_type(float)``.
+  """
+  num_outputs: int
+  hidden: int = 100
+  readout: str = "linear"
+  input_scale: Any = 0.001
+  input_init: Initializer | None = None
+  recurrent_init: Initializer = initializers.spectral_radius(1.1)
+  output_init: Initializer = initializers.gaussian(0.1)
+  output_bias: Any = 0.0
+  param_dtype: Any = None
+
+  def __post_init__(self):
+    for name in ("num_outputs", "hidden"):
+      value = getattr(self, name)
+      if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+        raise ValueError(f"{name} must be a positive int, got {value!r}")
+    if self.readout not in READOUTS:
+      raise ValueError(f"unknown readout {self.readout!r}; valid: {list(READOUTS)}")
+    if self.input_init is None:
+      initializers.check_scalar("input_scale", self.input_scale)
+    bias_shape = tuple(jnp.shape(self.output_bias))
+    if bias_shape not in ((), (self.num_outputs,)):
+      raise ValueError(f"output_bias must be a scalar or have shape ({self.num_outputs},), got "
+                       f"shape {bias_shape}")
+    super().__post_init__()
+
+  @nn.compact
+  def __call__(self, inputs: jax.Array) -> jax.Array:
+    """Runs the RNN from a zero state over whole sequences.
+
+    Args:
+      inputs: ``[B, L, I]`` input sequences (time along axis 1).
+
+    Returns:
+      ``[B, L, O]`` outputs at every step: predictions (linear readout) or logits (softmax).
+    """
+    if inputs.ndim != 3:
+      raise ValueError(f"expected inputs [B, L, I], got shape {inputs.shape}")
+    dtype = jnp.result_type(float) if self.param_dtype is None else self.param_dtype
+    batch, _, num_inputs = inputs.shape
+    input_init = (initializers.gaussian(self.input_scale) if self.input_init is None
+                  else self.input_init)
+    w_xh = self.param("W_xh", input_init, (num_inputs, self.hidden), dtype)
+    w_hh = self.param("W_hh", self.recurrent_init, (self.hidden, self.hidden), dtype)
+    b_h = self.param("b_h", nn.initializers.zeros_init(), (self.hidden,), dtype)
+    w_hy = self.param("W_hy", self.output_init, (self.hidden, self.num_outputs), dtype)
+    b_y = self.param("b_y", initializers.constant(self.output_bias), (self.num_outputs,), dtype)
+
+    # The input drive of all steps is one matmul; only h_{t-1} W_hh is sequential.
+    drive = jnp.swapaxes(inputs @ w_xh + b_h, 0, 1)  # [L, B, H]
+
+    def step(h, d):
+      h = jnp.tanh(d + h @ w_hh)
+      return h, h
+
+    h0 = jnp.zeros((batch, self.hidden), drive.dtype)
+    _, hs = jax.lax.scan(step, h0, drive)
+    hs = jnp.swapaxes(hs, 0, 1)  # [B, L, H]
+    self.sow("intermediates", "hidden", hs)
+    return hs @ w_hy + b_y
