@@ -1,0 +1,156 @@
+"""Deep autoencoders: the paper's Table 1 (NAG vs CM vs SGD by mu_max) and Table 2 (the final
+low-momentum phase), through the population engine.
+
+`python -m experiments.autoencoders --workdir DIR --preset quick [--data_dir D]`
+
+Every data set of the preset is one population (seed x rule x mu_max x learning rate) trained by
+`mominit.train.train_and_evaluate` in `DIR/table1/<dataset>`. MNIST and FACES need their files
+in `--data_dir`; when they are missing the data set is skipped and the reason recorded. CURVES
+uses the real `digs3pts_1.mat` if `--data_dir` holds it, else the built-in generated set.
+
+Table 1: rows are data sets, columns SGD (mu_max 0) and NAG / CM at each mu_max; each cell is
+the best learning rate of the grid, chosen on the mean over seeds of the final training error
+(diverged = +inf), shown as mean ± std over seeds with the winning eps. Table 2: for NAG, the
+training error when the final low-momentum phase starts and at the end.
+"""
+import argparse
+import pathlib
+import sys
+import time
+from typing import Optional
+
+import pandas as pd
+
+from experiments import populations
+from experiments import presets
+from experiments import report
+
+CELL = ("problem", "rule", "mu_max")
+NAMES = {"curves": "CURVES", "mnist": "MNIST", "faces": "FACES"}
+
+
+def run(workdir, preset="quick", data_dir: Optional[str] = None, progress: bool = True) -> dict:
+  """Trains the Table 1 populations of a preset and builds Tables 1 and 2.
+
+  Args:
+    workdir: output folder; each data set trains in `workdir/table1/<dataset>`.
+    preset: preset name or dict (`experiments.presets`).
+    data_dir: folder with the MNIST / FACES (/ CURVES) files.
+    progress: show the engine's progress bars.
+
+  Returns:
+    {"results": DataFrame (one row per member, columns experiment="table1", problem, init,
+    baseline and the engine's), "skipped": {dataset: reason}, "table1": markdown,
+    "table2": markdown, "figures": [PNG paths], "seconds": wall time, "configs": {dataset:
+    config dict}}.
+  """
+  t0 = time.perf_counter()
+  section = presets.get(preset)["autoencoders"]
+  workdir = pathlib.Path(workdir)
+  frames, skipped, configs, workdirs = [], {}, {}, {}
+  for dataset in section["datasets"]:
+    try:
+      data = populations.autoencoder_data(dataset, section["num_train"], section["num_test"],
+                                          data_dir)
+    except (ValueError, OSError) as e:  # DataError / MissingDataError: say why, go on.
+      skipped[dataset] = str(e)
+      continue
+    config = presets.autoencoder_config(preset, dataset, data_dir, progress)
+    configs[dataset] = config.to_dict()
+    workdirs[dataset] = workdir / "table1" / dataset
+    frames.append(populations.run(config, workdirs[dataset], "table1", dataset,
+                                  populations.mean_image_error(data.train), data=data,
+                                  init="sparse"))
+  results = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+  figures = []
+  if not results.empty:
+    figures.append(plot(results, workdirs, workdir / "table1_curves.png"))
+  return {"results": results, "skipped": skipped, "table1": table1(results),
+          "table2": table2(results), "figures": figures,
+          "seconds": time.perf_counter() - t0, "configs": configs}
+
+
+def table1(results: pd.DataFrame) -> str:
+  """Table 1 in the paper's layout (markdown); see the module docstring."""
+  if results.empty:
+    return "(no autoencoder results)"
+  best = report.best_learning_rates(results, "train_error", CELL)
+  mus = sorted(m for m in best["mu_max"].unique() if m > 0)
+  columns = [("sgd", 0.0)] + [(r, m) for m in mus for r in ("nag", "cm")]
+  header = ["problem", "baseline"] + [
+      "SGD" if r == "sgd" else f"{report.RULE_LABELS[r]} {m:g}" for r, m in columns]
+  rows = []
+  for problem in _ordered(best["problem"].unique()):
+    base = results[results["problem"] == problem]["baseline"].iloc[0]
+    row = [NAMES.get(problem, problem), f"{base:.3g}"]
+    for r, m in columns:
+      cell = best[(best["problem"] == problem) & (best["rule"] == r) & (best["mu_max"] == m)]
+      row.append(report.cell_text(cell.iloc[0]) if len(cell) else "–")
+    rows.append(row)
+  return report.markdown_table(header, rows)
+
+
+def table2(results: pd.DataFrame) -> str:
+  """Table 2 (markdown): NAG's training error before and after the final low-momentum phase.
+
+  For every data set, the paper's layout (the best NAG cell: the mu_max and eps with the lowest
+  final error) and then every NAG and CM cell with mu_max above the final-phase mu (where the
+  phase changes mu), each at its best learning rate.
+  """
+  if results.empty or "error_before_final" not in results:
+    return "(no autoencoder results)"
+  best = report.best_learning_rates(results, "train_error", CELL, also=("error_before_final",))
+  best = best[best["rule"] != "sgd"]
+  rows = []
+  for problem in _ordered(best["problem"].unique()):
+    cells = best[best["problem"] == problem].sort_values(["rule", "mu_max"],
+                                                          ascending=[False, True])
+    nag = cells[cells["rule"] == "nag"]
+    for tag, group in (("best NAG", nag.loc[[nag["mean"].idxmin()]] if len(nag) else nag),
+                       ("", cells)):
+      for _, c in group.iterrows():
+        before = report.format_error(c["error_before_final_mean"], c["error_before_final_std"],
+                                     0, c["n_seeds"])
+        after = report.format_error(c["mean"], c["std"], c["n_diverged"], c["n_seeds"])
+        rows.append([NAMES.get(problem, problem), tag or report.RULE_LABELS[c["rule"]],
+                     f"{c['mu_max']:g}", f"{c['learning_rate']:g}", before, after])
+  return report.markdown_table(["problem", "cell", "μmax", "ε", "before", "after"], rows)
+
+
+def _ordered(problems):
+  order = list(NAMES)
+  return sorted(problems, key=lambda p: (order.index(p) if p in order else len(order), p))
+
+
+def plot(results: pd.DataFrame, workdirs: dict, path) -> pathlib.Path:
+  """Learning curves of Table 1: per data set, the best learning rate of every (rule, mu_max),
+  median and min-max over seeds of the training error (log axis)."""
+  best = report.best_learning_rates(results, "train_error", CELL)
+  panels, baselines = {}, {}
+  for problem, folder in workdirs.items():
+    curves = report.read_curves(folder, ["train_error"])
+    curves.insert(0, "problem", problem)
+    name = NAMES.get(problem, problem)
+    panels[name] = report.best_members(curves, best, CELL)
+    baselines[name] = float(results[results["problem"] == problem]["baseline"].iloc[0])
+  return report.plot_curves(panels, "train_error", path, baselines=baselines,
+                            ylabel="training squared error",
+                            title="Deep autoencoders (Table 1): best ε per (rule, μmax); "
+                                  "median and min-max over seeds; dash-dot: mean-image error")
+
+
+def main(argv=None) -> None:
+  """Command-line entry point."""
+  parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+  parser.add_argument("--workdir", required=True, help="Output folder.")
+  parser.add_argument("--preset", default="quick", choices=sorted(presets.PRESETS))
+  parser.add_argument("--data_dir", default=None, help="Folder with MNIST / FACES files.")
+  args = parser.parse_args(sys.argv[1:] if argv is None else argv)
+  out = run(args.workdir, args.preset, args.data_dir)
+  print("Table 1\n" + out["table1"] + "\n\nTable 2\n" + out["table2"])
+  for dataset, reason in out["skipped"].items():
+    print(f"skipped {dataset}: {reason}")
+
+
+if __name__ == "__main__":
+  main()

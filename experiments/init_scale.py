@@ -1,0 +1,156 @@
+"""Initialization scale: the paper's Table 3 (sparse init times 1/4 ... 4) and the poorly scaled
+dense Gaussian N(0, 0.01^2) "bad initialization", through the population engine.
+
+`python -m experiments.init_scale --workdir DIR --preset quick [--data_dir D]`
+
+Two populations on the preset's data set (CURVES): `DIR/table3/<dataset>` sweeps the SI scale
+multiplier (a traced `init_scale`, so one compilation), `DIR/gaussian/<dataset>` trains the
+Gaussian init (another compilation: the init kind is static) with momentum. Each cell is the
+best learning rate (lowest mean final training error over seeds).
+"""
+import argparse
+import pathlib
+import sys
+import time
+from typing import Optional
+
+import numpy as np
+import pandas as pd
+
+from experiments import autoencoders
+from experiments import populations
+from experiments import presets
+from experiments import report
+
+SCALE_CELL = ("problem", "rule", "mu_max", "init_scale")
+
+
+def run(workdir, preset="quick", data_dir: Optional[str] = None, progress: bool = True) -> dict:
+  """Trains the Table 3 and Gaussian-init populations of a preset and builds Table 3.
+
+  Args:
+    workdir: output folder.
+    preset: preset name or dict (`experiments.presets`).
+    data_dir: folder with the data files (CURVES falls back to the generated set).
+    progress: show the engine's progress bars.
+
+  Returns:
+    {"results": DataFrame (experiment "table3" and "gaussian" rows), "skipped": {name:
+    reason}, "table3": markdown, "figures": [PNG paths], "seconds": wall time, "configs":
+    {name: config dict}}.
+  """
+  t0 = time.perf_counter()
+  section = presets.get(preset)["init_scale"]
+  dataset = section["dataset"]
+  workdir = pathlib.Path(workdir)
+  try:
+    data = populations.autoencoder_data(dataset, section["num_train"], section["num_test"],
+                                        data_dir)
+  except (ValueError, OSError) as e:
+    return {"results": pd.DataFrame(), "skipped": {dataset: str(e)}, "table3": "(skipped)",
+            "figures": [], "seconds": time.perf_counter() - t0, "configs": {}}
+  baseline = populations.mean_image_error(data.train)
+  frames, configs, workdirs = [], {}, {}
+  for experiment, init in (("table3", "sparse"), ("gaussian", "gaussian")):
+    config = presets.init_scale_config(preset, init, data_dir, progress)
+    configs[experiment] = config.to_dict()
+    workdirs[experiment] = workdir / experiment / dataset
+    frames.append(populations.run(config, workdirs[experiment], experiment, dataset, baseline,
+                                  data=data, init=init))
+  results = pd.concat(frames, ignore_index=True)
+  figures = [plot(results, workdirs, workdir / "table3_curves.png")]
+  return {"results": results, "skipped": {}, "table3": table3(results), "figures": figures,
+          "seconds": time.perf_counter() - t0, "configs": configs}
+
+
+def table3(results: pd.DataFrame) -> str:
+  """Table 3 (markdown): columns are SI scale multipliers, one row per (problem, rule, mu_max);
+  then the poorly scaled Gaussian init, one row per (rule, mu_max)."""
+  if results.empty:
+    return "(no init-scale results)"
+  sparse = results[results["experiment"] == "table3"]
+  gauss = results[results["experiment"] == "gaussian"]
+  scales = sorted(sparse["init_scale"].unique())
+  lines = []
+  if len(sparse):
+    best = report.best_learning_rates(sparse, "train_error", SCALE_CELL)
+    rows = []
+    for (problem, rule, mu), cells in best.groupby(["problem", "rule", "mu_max"]):
+      row = [f"{autoencoders.NAMES.get(problem, problem)}, {report.RULE_LABELS[rule]} "
+             f"μmax={mu:g}", f"{cells['n_seeds'].max()}"]
+      for s in scales:
+        c = cells[np.isclose(cells["init_scale"], s)]
+        row.append(report.cell_text(c.iloc[0]) if len(c) else "–")
+      rows.append(row)
+    lines.append(report.markdown_table(
+        ["SI scale multiplier", "seeds"] + [_fraction(s) for s in scales], rows))
+  if len(gauss):
+    best = report.best_learning_rates(gauss, "train_error", autoencoders.CELL)
+    rows = [[f"{autoencoders.NAMES.get(c['problem'], c['problem'])}, dense N(0, 0.01²) init",
+             report.RULE_LABELS[c["rule"]], f"{c['mu_max']:g}", f"{c['n_seeds']}",
+             report.cell_text(c)] for _, c in best.iterrows()]
+    lines.append(report.markdown_table(["poorly scaled Gaussian", "rule", "μmax", "seeds",
+                                        "training error"], rows))
+  base = results["baseline"].iloc[0]
+  lines.append(f"Mean-image error (a net stuck on the plateau): {base:.3g}.")
+  return "\n\n".join(lines)
+
+
+def _fraction(s: float) -> str:
+  return {0.25: "1/4", 0.5: "1/2"}.get(float(s), f"{s:g}")
+
+
+def _scale_style(values):
+  scale = float(values["init_scale"])
+  color = {0.25: "#d95f02", 0.5: "#e6ab02", 1.0: "#1b9e77", 2.0: "#7570b3", 4.0: "#e7298a"}
+  return {"color": color.get(scale, "0.4"), "linestyle": "-",
+          "label": f"SI × {_fraction(scale)} ({report.RULE_LABELS[values['rule']]} "
+                   f"μmax={values['mu_max']:g})"}
+
+
+def plot(results: pd.DataFrame, workdirs: dict, path) -> pathlib.Path:
+  """Learning curves: SI scales (left) and the Gaussian init next to SI scale 1 (right)."""
+  panels, styles, groups = {}, {}, {}
+  sparse = results[results["experiment"] == "table3"]
+  best = report.best_learning_rates(sparse, "train_error", SCALE_CELL)
+  curves = report.read_curves(workdirs["table3"], ["train_error"])
+  curves.insert(0, "problem", sparse["problem"].iloc[0])
+  sparse_curves = report.best_members(curves, best, SCALE_CELL)
+  panels["sparse init (SI) × scale"] = sparse_curves
+  gauss = results[results["experiment"] == "gaussian"]
+  gbest = report.best_learning_rates(gauss, "train_error", autoencoders.CELL)
+  gcurves = report.read_curves(workdirs["gaussian"], ["train_error"])
+  gcurves.insert(0, "problem", gauss["problem"].iloc[0])
+  gcurves = report.best_members(gcurves, gbest, autoencoders.CELL)
+  gcurves["init_scale"] = -1.0  # marks the Gaussian curves for the style below
+  reference = sparse_curves[np.isclose(sparse_curves["init_scale"], 1.0)]
+  panels["dense N(0, 0.01²) vs SI × 1"] = pd.concat([gcurves, reference], ignore_index=True)
+
+  def style(values):
+    if values["init_scale"] < 0:
+      kw = report.line_style(values["rule"], values["mu_max"])
+      return {**kw, "label": "N(0, 0.01²) " + kw["label"]}
+    return _scale_style(values)
+
+  base = float(results["baseline"].iloc[0])
+  return report.plot_curves(panels, "train_error", path,
+                            group=("init_scale", "rule", "mu_max"), style=style,
+                            baselines={k: base for k in panels},
+                            ylabel="training squared error",
+                            title="Initialization (Table 3): best ε per curve; median and "
+                                  "min-max over seeds; dash-dot: mean-image error")
+
+
+def main(argv=None) -> None:
+  """Command-line entry point."""
+  parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+  parser.add_argument("--workdir", required=True, help="Output folder.")
+  parser.add_argument("--preset", default="quick", choices=sorted(presets.PRESETS))
+  parser.add_argument("--data_dir", default=None, help="Folder with the data files.")
+  args = parser.parse_args(sys.argv[1:] if argv is None else argv)
+  out = run(args.workdir, args.preset, args.data_dir)
+  print("Table 3\n" + out["table3"])
+
+
+if __name__ == "__main__":
+  main()

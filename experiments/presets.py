@@ -1,0 +1,240 @@
+"""Sizes of the reproduction runs: `tiny`, `quick`, `medium` and `paper`.
+
+A preset is a plain dict with one section per experiment; the functions below turn a section
+into the engine's `ml_collections` configs (starting from `configs/autoencoder.py` and
+`configs/rnn.py`, i.e. from the paper's protocol, and overriding only what the preset shrinks).
+
+- tiny: seconds of training on tiny subsets, for CI. Numbers mean nothing.
+- quick: the README's first job, < 10 minutes on 2 CPU cores: CURVES (generated) and the
+  addition problem, with fewer updates, a faster momentum schedule (so mu reaches mu_max within
+  the run), smaller grids and 2 seeds.
+- medium: every built-in problem (CURVES and the four RNN problems; MNIST/FACES too when
+  `--data_dir` has them), longer runs, about 2 hours on a CPU.
+- paper: the full protocol of PAPER.md (750,000 / 50,000 updates, full grids, 10 RNN seeds),
+  meant for GPUs.
+
+Each section's `deviations` lists, in words, how it differs from the paper (copied into the
+report).
+"""
+import copy
+from typing import Optional
+
+import ml_collections
+
+from configs import autoencoder as autoencoder_configs
+from configs import rnn as rnn_configs
+
+AE_LRS = (0.05, 0.01, 0.005, 0.001, 0.0005, 0.0001)  # PAPER.md section 4
+RNN_LRS = (1e-3, 1e-4, 1e-5, 1e-6)                  # PAPER.md section 5
+SI_SCALES = (0.25, 0.5, 1.0, 2.0, 4.0)              # Table 3
+RNN_PROBLEMS = ("add", "mul", "mem5", "mem20")      # Table 5 (configs/rnn.py names)
+
+PRESETS = {
+    "tiny": {
+        "description": "CI smoke test: seconds of training on tiny subsets; numbers mean nothing.",
+        "autoencoders": {
+            "datasets": ("curves", "mnist", "faces"), "steps": 24, "eval_every": 8, "chunk": 8,
+            "final_steps": 6, "momentum_period": 2, "num_train": 200, "num_test": 50,
+            "batch_size": 20, "seeds": (0, 1), "rules": ("nag", "cm"),
+            "mu_max": (0.0, 0.9, 0.99), "learning_rates": (0.01, 0.05),
+            "deviations": ["24 updates of minibatch 20 on 200 cases", "momentum period 2",
+                           "final phase 6 updates", "grid: mu_max 0/0.9/0.99, eps 0.01 and 0.05",
+                           "2 seeds"]},
+        "init_scale": {
+            "dataset": "curves", "steps": 24, "eval_every": 12, "chunk": 12, "final_steps": 0,
+            "momentum_period": 2, "num_train": 200, "num_test": 50, "batch_size": 20,
+            "seeds": (0,), "rules": ("nag",), "mu_max": (0.9,), "learning_rates": (0.01,),
+            "scales": SI_SCALES, "gaussian_rules": ("nag", "cm"), "gaussian_mu_max": (0.9,),
+            "deviations": ["24 updates of minibatch 20 on 200 cases", "1 seed, eps 0.01"]},
+        "rnn": {
+            "problems": {"add": {"T": 10}}, "steps": 30, "eval_every": 10, "chunk": 10,
+            "warm_steps": 10, "hidden": 8, "batch_size": 16, "eval_sequences": 64,
+            "seeds": (0, 1), "rules": ("nag", "cm"), "mu_0": (0.0, 0.9, 0.995),
+            "learning_rates": (1e-3,),
+            "deviations": ["addition with T=10, 8 hidden units", "30 updates of 16 sequences",
+                           "warm phase 10 updates", "2 seeds, eps 1e-3"]},
+        "quadratic": {"num_steps": 60, "theorem_steps": 60},
+        "hf": "tiny", "glorot": "tiny",
+    },
+    "quick": {
+        "description": "CURVES (generated) and the addition problem in under 10 minutes on 2 CPU "
+                       "cores; reduced updates and grids.",
+        "autoencoders": {
+            "datasets": ("curves",), "steps": 1500, "eval_every": 250, "chunk": 250,
+            "final_steps": 250, "momentum_period": 10, "num_train": 8000, "num_test": 2000,
+            "batch_size": 200, "seeds": (0, 1), "rules": ("nag", "cm"),
+            "mu_max": (0.0, 0.99), "learning_rates": (0.01,),
+            "deviations": ["1,500 updates instead of 750,000", "8,000 of the 20,000 generated "
+                           "training cases (2,000 test)", "momentum period 10 instead of 250 "
+                           "(mu reaches 0.99 at update 490)", "final phase 250 updates instead "
+                           "of 1,000", "mu_max 0 (SGD) and 0.99 only", "one learning rate "
+                           "(0.01) instead of six", "2 seeds"]},
+        "init_scale": {
+            "dataset": "curves", "steps": 1000, "eval_every": 250, "chunk": 250,
+            "final_steps": 0, "momentum_period": 10, "num_train": 8000, "num_test": 2000,
+            "batch_size": 200, "seeds": (0,), "rules": ("nag",), "mu_max": (0.99,),
+            "learning_rates": (0.01,), "scales": (0.25, 0.5, 1.0, 2.0),
+            "gaussian_rules": ("nag",), "gaussian_mu_max": (0.99,),
+            "deviations": ["1,000 updates, 8,000 cases", "momentum period 10, no final phase",
+                           "NAG mu_max 0.99, eps 0.01, 1 seed", "scales 1/4..2 (4 left out)",
+                           "Gaussian init: NAG at mu_max 0.99 only"]},
+        "rnn": {
+            "problems": {"add": {"T": 20}}, "steps": 2000, "eval_every": 250, "chunk": 250,
+            "warm_steps": 250, "hidden": 100, "batch_size": 100, "eval_sequences": 1000,
+            "seeds": (0, 1), "rules": ("nag", "cm"), "mu_0": (0.0, 0.9, 0.995),
+            "learning_rates": (1e-3,),
+            "deviations": ["addition with T=20 instead of 80", "2,000 updates instead of "
+                           "50,000", "warm phase (mu = 0.9) 250 updates instead of 1,000",
+                           "mu_0 0/0.9/0.995, eps 1e-3 only", "2 seeds instead of 10"]},
+        "quadratic": {},
+        "hf": None, "glorot": None,
+    },
+    "medium": {
+        "description": "Every built-in problem (CURVES, four RNN problems; MNIST and FACES when "
+                       "--data_dir has them), about 2 hours on a 2-core CPU.",
+        "autoencoders": {
+            "datasets": ("curves", "mnist", "faces"), "steps": 10_000, "eval_every": 500,
+            "chunk": 500, "final_steps": 1000, "momentum_period": 25, "num_train": 0,
+            "num_test": 0, "batch_size": 200, "seeds": (0, 1), "rules": ("nag", "cm"),
+            "mu_max": (0.0, 0.9, 0.99, 0.995), "learning_rates": (0.01,),
+            "deviations": ["10,000 updates instead of 750,000", "momentum period 25 instead "
+                           "of 250 (mu reaches 0.995 at update 2,475)", "final phase 1,000 "
+                           "updates as in the paper", "mu_max up to 0.995", "one learning rate "
+                           "(0.01)", "2 seeds", "MNIST and FACES (when present) take hours "
+                           "more"]},
+        "init_scale": {
+            "dataset": "curves", "steps": 5000, "eval_every": 500, "chunk": 500,
+            "final_steps": 0, "momentum_period": 25, "num_train": 0, "num_test": 0,
+            "batch_size": 200, "seeds": (0,), "rules": ("nag",), "mu_max": (0.99,),
+            "learning_rates": (0.01,), "scales": SI_SCALES, "gaussian_rules": ("nag", "cm"),
+            "gaussian_mu_max": (0.99,),
+            "deviations": ["5,000 updates, momentum period 25, no final phase",
+                           "NAG mu_max 0.99, eps 0.01, 1 seed"]},
+        "rnn": {
+            "problems": {"add": {"T": 40}, "mul": {"T": 40}, "mem5": {"T": 50},
+                         "mem20": {"T": 40}},
+            "steps": 5000, "eval_every": 500, "chunk": 500, "warm_steps": 500,
+            "hidden": 100, "batch_size": 100, "eval_sequences": 1000, "seeds": (0, 1),
+            "rules": ("nag", "cm"), "mu_0": (0.0, 0.9, 0.995), "learning_rates": (1e-3,),
+            "deviations": ["shorter sequences: add and mul T=40 (paper 80), mem-5 T=50 (200), "
+                           "mem-20 T=40 (80)", "5,000 updates instead of 50,000", "warm phase "
+                           "500 updates", "mu_0 0/0.9/0.995, eps 1e-3 only", "2 seeds instead "
+                           "of 10"]},
+        "quadratic": {},
+        "hf": "quick", "glorot": "quick",
+    },
+    "paper": {
+        "description": "The full protocol of PAPER.md (meant for GPUs).",
+        "autoencoders": {
+            "datasets": ("curves", "mnist", "faces"), "steps": 750_000, "eval_every": 10_000,
+            "chunk": 1000, "final_steps": 1000, "momentum_period": 250, "num_train": 0,
+            "num_test": 0, "batch_size": 200, "seeds": (0, 1), "rules": ("nag", "cm"),
+            "mu_max": (0.0, 0.9, 0.99, 0.995, 0.999), "learning_rates": AE_LRS,
+            "deviations": ["2 seeds per cell (the paper reports single runs) so that claims "
+                           "can be judged against the seed spread"]},
+        "init_scale": {
+            "dataset": "curves", "steps": 750_000, "eval_every": 10_000, "chunk": 1000,
+            "final_steps": 1000, "momentum_period": 250, "num_train": 0, "num_test": 0,
+            "batch_size": 200, "seeds": (0, 1), "rules": ("nag",), "mu_max": (0.99,),
+            "learning_rates": AE_LRS, "scales": SI_SCALES, "gaussian_rules": ("nag", "cm"),
+            "gaussian_mu_max": (0.99, 0.999),
+            "deviations": ["NAG with mu_max 0.99 (the paper does not state Table 3's mu_max)"]},
+        "rnn": {
+            "problems": {"add": {"T": 80}, "mul": {"T": 80}, "mem5": {}, "mem20": {}},
+            "steps": 50_000, "eval_every": 2000, "chunk": 1000, "warm_steps": 1000,
+            "hidden": 100, "batch_size": 100, "eval_sequences": 1000,
+            "seeds": tuple(range(10)), "rules": ("nag", "cm"), "mu_0": (0.0, 0.9, 0.98, 0.995),
+            "learning_rates": RNN_LRS, "deviations": []},
+        "quadratic": {},
+        "hf": "quick", "glorot": "full",
+    },
+}
+
+
+def get(preset) -> dict:
+  """A preset by name (a deep copy, so callers may edit it), or a dict passed through.
+
+  Raises:
+    ValueError: unknown name (the message lists the valid ones).
+  """
+  if isinstance(preset, dict):
+    return preset
+  if preset not in PRESETS:
+    raise ValueError(f"unknown preset {preset!r}; valid presets: {', '.join(PRESETS)}")
+  return copy.deepcopy(PRESETS[preset])
+
+
+def _autoencoder_common(config, section: dict, progress: bool):
+  for name in ("steps", "eval_every", "chunk", "final_steps", "momentum_period", "num_train",
+               "num_test", "batch_size"):
+    setattr(config, name, section[name])
+  config.sweep.seed = list(section["seeds"])
+  config.sweep.rule = list(section["rules"])
+  config.sweep.mu_max = list(section["mu_max"])
+  config.sweep.learning_rate = list(section["learning_rates"])
+  config.progress = progress
+  return config
+
+
+def autoencoder_config(preset, dataset: str, data_dir: Optional[str] = None,
+                       progress: bool = False) -> ml_collections.ConfigDict:
+  """The Table 1 population of one data set: (seed x rule x mu_max x learning rate).
+
+  Args:
+    preset: a preset name or dict.
+    dataset: "curves", "mnist" or "faces".
+    data_dir: folder with the data files ("" or None: built-in / `$MOMINIT_DATA_DIR`).
+    progress: show the engine's progress bar.
+  """
+  section = get(preset)["autoencoders"]
+  config = autoencoder_configs.get_config(dataset)
+  config.data_dir = data_dir or ""
+  return _autoencoder_common(config, section, progress)
+
+
+def init_scale_config(preset, init: str = "sparse", data_dir: Optional[str] = None,
+                      progress: bool = False) -> ml_collections.ConfigDict:
+  """The Table 3 population (sparse init x scale) or the poorly scaled Gaussian population.
+
+  Args:
+    preset: a preset name or dict.
+    init: "sparse" (sweeps `scales`) or "gaussian" (N(0, 0.01^2), scale 1, with
+      `gaussian_rules` x `gaussian_mu_max`).
+    data_dir: as for `autoencoder_config`.
+    progress: show the engine's progress bar.
+  """
+  section = dict(get(preset)["init_scale"])
+  if init not in ("sparse", "gaussian"):
+    raise ValueError(f"init must be 'sparse' or 'gaussian', got {init!r}")
+  if init == "gaussian":
+    section.update(rules=section["gaussian_rules"], mu_max=section["gaussian_mu_max"])
+  config = autoencoder_configs.get_config(section["dataset"])
+  config.data_dir = data_dir or ""
+  config.init = init
+  config.sweep.init_scale = list(section["scales"]) if init == "sparse" else [1.0]
+  return _autoencoder_common(config, section, progress)
+
+
+def rnn_config(preset, problem: str, progress: bool = False) -> ml_collections.ConfigDict:
+  """The Table 5 population of one RNN problem: (seed x rule x mu_0 x learning rate).
+
+  Args:
+    preset: a preset name or dict.
+    problem: a key of the preset's `rnn.problems` ("add", "mul", "mem5", "mem20").
+    progress: show the engine's progress bar.
+  """
+  section = get(preset)["rnn"]
+  if problem not in section["problems"]:
+    raise ValueError(f"problem {problem!r} is not in this preset; it has "
+                     f"{sorted(section['problems'])}")
+  config = rnn_configs.get_config(problem)
+  config.task_kwargs = {**dict(config.task_kwargs), **section["problems"][problem]}
+  for name in ("steps", "eval_every", "chunk", "warm_steps", "hidden", "batch_size",
+               "eval_sequences"):
+    setattr(config, name, section[name])
+  config.sweep.seed = list(section["seeds"])
+  config.sweep.rule = list(section["rules"])
+  config.sweep.mu_max = list(section["mu_0"])
+  config.sweep.learning_rate = list(section["learning_rates"])
+  config.progress = progress
+  return config

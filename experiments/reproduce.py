@@ -1,0 +1,313 @@
+"""Reproduces the paper: Tables 1, 2, 3 and 5, the quadratic figure, and a check of its claims.
+
+`python -m experiments.reproduce --preset quick --workdir runs/quick [--data_dir D]`
+
+Runs the preset's experiments (`experiments.presets`): the autoencoders (Tables 1 and 2), the
+initialization scale (Table 3 and the poorly scaled Gaussian), the RNN problems (Table 5) and
+the quadratic (Theorem 2.1 and the oblong figure), all through the population engine, plus the
+Hessian-free and Glorot & Bengio studies when those modules exist. Writes to the workdir:
+
+  report.md      the tables in the paper's layout, the figures, the machine, the versions, the
+                 preset and the wall times; what was skipped or failed, and why.
+  results.csv    every member of every experiment (an `experiment` column tells them apart).
+  claims.md      each claim of the paper: PASS / FAIL / INCONCLUSIVE with its rule and numbers.
+  claims.json    the same, machine-readable.
+  *_curves.png   learning curves (median and min-max over seeds, log error axis).
+  table1/ table3/ gaussian/ table5/ quadratic/ hf/ glorot/   each run's own files
+                 (metrics.jsonl, checkpoints; rerunning with the same workdir resumes).
+
+Exits with status 1 if one of the core experiments failed (the report says which and why).
+"""
+import argparse
+import datetime
+import json
+import os
+import pathlib
+import re
+import shlex
+import sys
+import time
+import traceback
+from typing import Optional, Sequence
+
+import pandas as pd
+
+from experiments import claims as claims_lib
+from experiments import presets
+from experiments import report
+
+CORE = ("table1", "table3", "table5", "quadratic")
+EXTRAS = ("hf", "glorot")
+EXPERIMENTS = CORE + EXTRAS
+
+
+def _quadratic(workdir, preset, data_dir, progress):
+  """Runs experiments.quadratic and turns its numbers into results rows."""
+  del data_dir, progress
+  from experiments import quadratic  # pylint: disable=import-outside-toplevel
+  t0 = time.perf_counter()
+  out = quadratic.run(pathlib.Path(workdir) / "quadratic", verbose=False,
+                      **presets.get(preset)["quadratic"])
+  rows = []
+  for check, key in (("constant", "theorem"), ("scheduled", "theorem_scheduled")):
+    t = out[key]
+    rows.append({"experiment": "quadratic", "problem": "quadratic", "check": check,
+                 "max_abs_diff": t["max_abs_diff"], "max_rel_diff": t["max_rel_diff"],
+                 "plain_cm_rel_diff": t["plain_cm_max_abs_diff"] / t["scale"],
+                 "dtype": t["dtype"], "steps": t["num_steps"]})
+  for rule, count in out["oscillations"].items():
+    rows.append({"experiment": "quadratic", "problem": "oblong", "check": "oblong",
+                 "rule": rule, "oscillations": count,
+                 "final_value": out["final_value"][rule]})
+  from mominit import quadratic as q  # pylint: disable=import-outside-toplevel
+  text = ["```", q.format_theorem_table(out["theorem"]), "", "With the paper's momentum "
+          "schedule (sutskever_momentum(0.99, period 25) and a final phase) and a stepped "
+          "learning rate:", q.format_theorem_table(out["theorem_scheduled"]), "```", "",
+          "Oblong quadratic (same ε and μ for all): sign changes of the steep coordinate "
+          "beyond 1% of its start: " + ", ".join(f"{k.upper()} {v}"
+                                                  for k, v in out["oscillations"].items()) + "."]
+  return {"results": pd.DataFrame(rows), "text": "\n".join(text),
+          "figures": [out["figure"]], "seconds": time.perf_counter() - t0}
+
+
+def _autoencoders(workdir, preset, data_dir, progress):
+  from experiments import autoencoders  # pylint: disable=import-outside-toplevel
+  out = autoencoders.run(workdir, preset, data_dir, progress)
+  text = ["### Table 1: training error by rule and μmax", "", out["table1"], "",
+          "Each cell: the best ε of the grid (lowest mean final training error over seeds; a "
+          "diverged run counts as +∞), mean ± std over seeds, and that ε. Baseline: the error of "
+          "outputting the mean training image.", "",
+          "### Table 2: the final low-momentum phase", "", out["table2"], "",
+          "Training error when the final phase (μ = 0.9, same ε) starts (*before*) and at the "
+          "end (*after*), at each cell's best ε. *best NAG*: the paper's layout (the NAG cell "
+          "with the lowest final error)."]
+  for dataset, reason in out["skipped"].items():
+    text += ["", f"**{dataset.upper()} skipped:** {reason}"]
+  return {**out, "text": "\n".join(text)}
+
+
+def _init_scale(workdir, preset, data_dir, progress):
+  from experiments import init_scale  # pylint: disable=import-outside-toplevel
+  out = init_scale.run(workdir, preset, data_dir, progress)
+  text = ["### Table 3: sparse-init scale multiplier", "", out["table3"], "",
+          "Each cell: the best ε of the grid, mean ± std over seeds of the final training "
+          "error."]
+  for name, reason in out["skipped"].items():
+    text += ["", f"**{name} skipped:** {reason}"]
+  return {**out, "text": "\n".join(text)}
+
+
+def _rnn(workdir, preset, data_dir, progress):
+  from experiments import rnn  # pylint: disable=import-outside-toplevel
+  out = rnn.run(workdir, preset, data_dir, progress)
+  text = ["### Table 5: RNN zero-one errors", "", out["table5"], "",
+          "Mean zero-one error over seeds (± std) on fresh sequences at the best ε of the grid "
+          "(lowest mean zero-one error; ties broken by test loss). *biases*: a net that only "
+          "learns its output biases."]
+  return {**out, "text": "\n".join(text)}
+
+
+def _extra(name: str, sub_preset: Optional[str]):
+  """Runs experiments.hf or experiments.glorot (imported lazily) and embeds its report."""
+  markdown = {"hf": "hf_table.md", "glorot": "glorot_report.md"}[name]
+
+  def run(workdir, preset, data_dir, progress):
+    del preset, progress
+    import importlib  # pylint: disable=import-outside-toplevel
+    t0 = time.perf_counter()
+    module = importlib.import_module(f"experiments.{name}")
+    folder = pathlib.Path(workdir) / name
+    if name == "glorot":
+      module.run(str(folder), sub_preset, data_dir=data_dir)
+    else:
+      module.run(str(folder), sub_preset)
+    path = folder / markdown
+    text = path.read_text() if path.exists() else f"({markdown} was not written)"
+    # Demote its headings and point its relative links into the subfolder.
+    text = re.sub(r"^(#+)", r"##\1", text, flags=re.M)
+    text = re.sub(r"(!?\[[^\]]*\]\()(?!https?:|/)([^)]+\))", rf"\1{name}/\2", text)
+    return {"results": pd.DataFrame(), "text": f"(`{name}` preset `{sub_preset}`)\n\n" + text,
+            "figures": sorted(str(p) for p in folder.glob("*.png")),
+            "seconds": time.perf_counter() - t0}
+
+  return run
+
+
+TITLES = {"table1": "Deep autoencoders (Tables 1 and 2)", "table3": "Initialization (Table 3)",
+          "table5": "Recurrent networks (Table 5)",
+          "quadratic": "Quadratics (Theorem 2.1 and the oblong figure)",
+          "hf": "Hessian-free vs NAG (section 6)", "glorot": "Glorot & Bengio study"}
+
+
+def run(workdir, preset="quick", data_dir: Optional[str] = None,
+        experiments: Optional[Sequence[str]] = None, progress: bool = True,
+        command: Optional[str] = None) -> dict:
+  """Runs a preset's experiments and writes the report, results and claims (see the module
+  docstring).
+
+  Args:
+    workdir: output folder (created).
+    preset: preset name or dict (`experiments.presets`).
+    data_dir: folder with the MNIST / FACES (/ CURVES) files.
+    experiments: subset of `EXPERIMENTS` to run (default: all; "hf" and "glorot" only when the
+      preset names a sub-preset for them).
+    progress: show the engine's progress bars.
+    command: the command line, for the report.
+
+  Returns:
+    {"report": path of report.md, "results": the combined DataFrame, "claims": list of claim
+    dicts, "failed": {experiment: error text}, "skipped": {name: reason}, "seconds": wall time}.
+
+  Raises:
+    ValueError: unknown preset or experiment name.
+  """
+  t0 = time.perf_counter()
+  started = datetime.datetime.now().astimezone()
+  spec = presets.get(preset)
+  preset_name = preset if isinstance(preset, str) else "custom"
+  chosen = list(experiments) if experiments is not None else list(EXPERIMENTS)
+  unknown = sorted(set(chosen) - set(EXPERIMENTS))
+  if unknown:
+    raise ValueError(f"unknown experiment(s) {unknown}; valid: {', '.join(EXPERIMENTS)}")
+  workdir = pathlib.Path(workdir)
+  workdir.mkdir(parents=True, exist_ok=True)
+  machine = report.machine_info()
+  runners = {"table1": _autoencoders, "table3": _init_scale, "table5": _rnn,
+             "quadratic": _quadratic}
+  outputs, failed, skipped = {}, {}, {}
+  for name in EXPERIMENTS:
+    if name not in chosen:
+      skipped[name] = "not selected (--experiments)"
+      continue
+    if name in EXTRAS:
+      if not spec.get(name):
+        skipped[name] = f"not part of the {preset_name} preset"
+        continue
+      runner = _extra(name, spec[name])
+    else:
+      runner = runners[name]
+    try:
+      outputs[name] = runner(workdir, spec, data_dir, progress)
+    except ModuleNotFoundError as e:
+      failed[name] = f"module missing: {e}"
+    except Exception as e:  # pylint: disable=broad-except
+      # One failing experiment must not hide the others; the report and exit status say so.
+      failed[name] = f"{type(e).__name__}: {e}\n\n{traceback.format_exc()}"
+  for name, out in outputs.items():
+    for dataset, reason in out.get("skipped", {}).items():
+      skipped[f"{name}/{dataset}"] = reason
+
+  frames = [o["results"] for o in outputs.values() if len(o.get("results", ()))]
+  results = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(
+      columns=["experiment"])
+  results.to_csv(workdir / "results.csv", index=False)
+  claims = claims_lib.check_all(results)
+  (workdir / "claims.json").write_text(claims_lib.to_json(claims))
+  (workdir / "claims.md").write_text(claims_lib.to_markdown(claims))
+  seconds = time.perf_counter() - t0
+  machine["load_average_end"] = list(machine_load())
+  text = _report(preset_name, spec, outputs, failed, skipped, claims, machine, started,
+                 seconds, workdir, command)
+  path = workdir / "report.md"
+  path.write_text(text)
+  return {"report": path, "results": results, "claims": claims, "failed": failed,
+          "skipped": skipped, "seconds": seconds}
+
+
+def machine_load() -> tuple:
+  """The 1, 5 and 15-minute load averages (empty where the platform has none)."""
+  return tuple(round(x, 2) for x in os.getloadavg()) if hasattr(os, "getloadavg") else ()
+
+
+def _relative(path, workdir) -> str:
+  path = pathlib.Path(path)
+  try:
+    return str(path.resolve().relative_to(pathlib.Path(workdir).resolve()))
+  except ValueError:
+    return str(path)
+
+
+def _report(preset_name, spec, outputs, failed, skipped, claims, machine, started, seconds,
+            workdir, command) -> str:
+  lines = [f"# Reproduction report: preset `{preset_name}`", "",
+           f"{spec.get('description', '')}", "",
+           f"- Started: {started:%Y-%m-%d %H:%M:%S %Z}",
+           f"- Wall time: {seconds:.0f} s ({seconds / 60:.1f} min) for everything below, "
+           "including data generation and compilation",
+           f"- Command: `{command or 'experiments.reproduce.run(...)'}`",
+           f"- Machine: {machine['platform']}, {machine['processor']}, "
+           f"{machine['cpu_count']} CPUs ({machine['usable_cpus']} usable), load average "
+           f"{machine['load_average']} at the start and {machine['load_average_end']} at the end",
+           f"- JAX backend `{machine['jax_backend']}`, devices: "
+           f"{', '.join(machine['jax_devices'])}",
+           "- Versions: " + ", ".join(f"{k} {v}" for k, v in machine["versions"].items())
+           + f", Python {machine['python']}", ""]
+  lines += ["## Claims", "",
+            report.markdown_table(["claim", "source", "verdict", "why"],
+                                  [[c["claim"], c["source"], f"**{c['verdict']}**", c["reason"]]
+                                   for c in claims], numeric=False),
+            "", "Rules and numbers: [claims.md](claims.md) ([claims.json](claims.json)). A "
+            "reduced preset is too short for several claims; INCONCLUSIVE says so rather than "
+            "guessing.", ""]
+  if failed:
+    lines += ["## Failed experiments", ""]
+    for name, error in failed.items():
+      lines += [f"### {name}", "", "```", error.strip(), "```", ""]
+  for name in EXPERIMENTS:
+    lines += [f"## {TITLES[name]}", ""]
+    if name in outputs:
+      out = outputs[name]
+      lines += [out["text"], ""]
+      for fig in out.get("figures", []):
+        rel = _relative(fig, workdir)
+        if f"({rel})" not in out["text"]:  # an embedded report may already show it
+          lines += [f"![{pathlib.Path(fig).stem}]({rel})", ""]
+      lines += [f"Wall time: {out['seconds']:.0f} s.", ""]
+    elif name in failed:
+      lines += [f"Failed: {failed[name].splitlines()[0]} (see *Failed experiments*).", ""]
+    else:
+      lines += [f"Skipped: {skipped.get(name, 'not run')}.", ""]
+  lines += ["## Deviations from the paper's protocol", ""]
+  for section in ("autoencoders", "init_scale", "rnn"):
+    devs = spec.get(section, {}).get("deviations", [])
+    lines.append(f"- **{section}**: " + ("; ".join(devs) if devs else "none"))
+  if skipped:
+    lines += ["", "## Skipped", ""]
+    lines += [f"- **{k}**: {v}" for k, v in skipped.items()]
+  lines += ["", f"## Preset `{preset_name}`", ""]
+  for section, values in spec.items():
+    if isinstance(values, dict):
+      values = ", ".join(f"{k}={json.dumps(v, default=list)}" for k, v in values.items()
+                         if k != "deviations")
+    lines.append(f"- **{section}**: {values}")
+  lines += ["", "Per-population engine configs: `*/<problem>/config.json`; every member's "
+            "numbers: [results.csv](results.csv).", ""]
+  return "\n".join(lines)
+
+
+def main(argv=None) -> int:
+  """Command-line entry point; returns the exit status."""
+  parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+  parser.add_argument("--workdir", required=True, help="Output folder.")
+  parser.add_argument("--preset", default="quick", choices=sorted(presets.PRESETS))
+  parser.add_argument("--data_dir", default=None,
+                      help="Folder with MNIST (idx) / FACES (newfaces_rot_single.mat) / CURVES "
+                           "(digs3pts_1.mat) files.")
+  parser.add_argument("--experiments", default=",".join(EXPERIMENTS),
+                      help="Comma-separated subset of " + ",".join(EXPERIMENTS))
+  parser.add_argument("--no_progress", action="store_true", help="No progress bars.")
+  argv = sys.argv[1:] if argv is None else argv
+  args = parser.parse_args(argv)
+  out = run(args.workdir, args.preset, args.data_dir,
+            [e for e in args.experiments.split(",") if e], not args.no_progress,
+            command="python -m experiments.reproduce " + shlex.join(argv))
+  print(f"Wrote {out['report']} ({out['seconds']:.0f} s)")
+  for c in out["claims"]:
+    print(f"  {c['verdict']:<12} {c['id']}: {c['reason']}")
+  for name, error in out["failed"].items():
+    print(f"FAILED {name}: {error.splitlines()[0]}", file=sys.stderr)
+  return 1 if any(name in CORE for name in out["failed"]) else 0
+
+
+if __name__ == "__main__":
+  sys.exit(main())
