@@ -6,7 +6,10 @@ Tests run on the CPU. Tests that need float64 use the `x64` fixture, which switc
 import os
 import pathlib
 
-import jax
+# One OpenBLAS thread (before numpy loads): see experiments/__init__.py.
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+
+import jax  # pylint: disable=wrong-import-position
 import pytest
 
 # Identical programs recur across tests (a population and its members run alone share one HLO,
