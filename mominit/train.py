@@ -86,6 +86,7 @@ def default_config(kind: str) -> ml_collections.ConfigDict:
   c.eval_every = 5_000   # updates between evaluations / checkpoints
   c.progress = True      # tqdm progress bar
   c.distributed = False  # call jax.distributed.initialize() (multi-host)
+  c.checkpoint_every = 0  # updates between orbax checkpoints (0 = at every evaluation)
   # Sweep axes are tuples so the command line can override them (`--config.sweep.seed='(0, 1)'`);
   # assigning a list from Python works too (it becomes a tuple).
   c.sweep = ml_collections.ConfigDict()
@@ -107,6 +108,8 @@ def default_config(kind: str) -> ml_collections.ConfigDict:
     c.final_steps = 1000   # last updates with mu = final_mu (Table 2); 0 = off
     c.final_mu = 0.9
     c.sweep.init_scale = (1.0,)
+    c.diagnostics_every = 0     # Glorot & Bengio layer statistics every N updates (0 = off)
+    c.diagnostics_cases = 500   # training cases they are computed on
   else:
     c.task = "addition"
     c.task_kwargs = ml_collections.ConfigDict({"T": 80})
@@ -136,6 +139,12 @@ def validate_config(config: ml_collections.ConfigDict) -> None:
   for name in ("steps", "chunk", "eval_every", "batch_size"):
     if int(config[name]) <= 0:
       raise ValueError(f"config.{name} must be a positive integer, got {config[name]!r}")
+  for name in ("checkpoint_every", "diagnostics_every"):
+    if name in config and int(config[name]) < 0:
+      raise ValueError(f"config.{name} must be >= 0 (0 = default behaviour), got "
+                       f"{config[name]!r}")
+  if kind == "autoencoder" and int(config.diagnostics_cases) <= 0:
+    raise ValueError(f"config.diagnostics_cases must be positive, got {config.diagnostics_cases}")
   if kind == "autoencoder":
     if not 0 <= config.final_steps < config.steps:
       raise ValueError(f"config.final_steps must be in [0, steps={config.steps}), "
@@ -363,17 +372,35 @@ def make_problem(config, data=None) -> Problem:
 
 
 def _all_finite(tree):
-  return jnp.all(jnp.stack([jnp.all(jnp.isfinite(x)) for x in jax.tree.leaves(tree)]))
+  """True when every entry of every leaf is finite.
+
+  Written as a sum of ``x * 0`` (0 for finite x, NaN for inf or NaN) so that XLA fuses each leaf
+  into one reduction pass, instead of materialising an ``isfinite`` mask and reducing it.
+  """
+  return jnp.isfinite(sum(jnp.sum(x * jnp.zeros((), x.dtype)) for x in jax.tree.leaves(tree)))
+
+
+_NEVER = np.iinfo(np.int32).max  # `stop_at` of a member that is not stopped
 
 
 class Engine:
   """Compiled init / chunk / evaluate functions for one population of one problem.
+
+  A chunk is a ``lax.fori_loop`` whose trip count is traced, so every chunk length shares one
+  compilation. Divergence isolation costs no extra pass over the parameters in the common case:
+  a member's update is masked by flags known before the step (``alive``, ``step < stop_at``),
+  which XLA fuses into the optimizer's update, and the finiteness of the loss and of the new
+  parameters is only recorded (``first_bad``). When a member went bad during a chunk,
+  :meth:`run_chunk` reruns the chunk from its starting state with that member stopped at its
+  first bad step: the rerun is the same compiled program on the same inputs, so the other
+  members repeat bit for bit and the bad one ends frozen at its last finite state.
 
   Attributes:
     problem: the :class:`Problem`.
     hparams: dict of [P] arrays (P padded to a multiple of the device count).
     num_members: the real population size (padding excluded).
     trace_counts: how often each function was traced (each trace is a compilation).
+    reruns: how many chunks were rerun because a member diverged in them.
   """
 
   def __init__(self, config, problem: Problem, members: list[dict], devices=None):
@@ -384,6 +411,7 @@ class Engine:
     # Padding members copy member 0; they are computed and thrown away.
     self.hparams = _hparams(members + [members[0]] * pad)
     self.trace_counts = {"init": 0, "chunk": 0, "evaluate": 0}
+    self.reruns = 0
     if len(devices) > 1:
       mesh = jax.sharding.Mesh(np.array(devices), ("population",))
       self.sharding = jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec("population"))
@@ -393,6 +421,8 @@ class Engine:
     replicated = jax.sharding.NamedSharding(self.sharding.mesh, jax.sharding.PartitionSpec()) if (
         len(devices) > 1) else self.sharding
     self.data = jax.device_put(problem.data, replicated)
+    self._never = jax.device_put(np.full(len(self.hparams["seed"]), _NEVER, np.int32),
+                                 self.sharding)
     self._jit_init = jax.jit(self._init)
     self._jit_chunk = jax.jit(self._run_chunk)
     self._jit_evaluate = jax.jit(self._evaluate)
@@ -404,8 +434,22 @@ class Engine:
   def run_chunk(self, state: MemberState, start: int, num_steps: int):
     """Runs ``num_steps <= config.chunk`` updates from update count ``start`` (one compilation
     serves every start and length). Returns the new state and the per-member mean training loss
-    over the chunk ([P])."""
-    return self._jit_chunk(state, self.hparams, self.data, jnp.int32(start), jnp.int32(num_steps))
+    over the chunk ([P]).
+
+    Waits for the chunk to finish (it reads back which members went bad, if any); a chunk in
+    which a member diverged runs twice (see the class docstring).
+    """
+    start, num_steps = jnp.int32(start), jnp.int32(num_steps)
+    new, mean_loss, first_bad = self._jit_chunk(state, self.hparams, self.data, start, num_steps,
+                                                self._never)
+    first_bad = np.asarray(first_bad)
+    if (first_bad >= 0).any():
+      self.reruns += 1
+      stop_at = jax.device_put(np.where(first_bad >= 0, first_bad, _NEVER).astype(np.int32),
+                               self.sharding)
+      new, mean_loss, _ = self._jit_chunk(state, self.hparams, self.data, start, num_steps,
+                                          stop_at)
+    return new, mean_loss
 
   def evaluate(self, state: MemberState) -> dict:
     """The problem's errors of every member at theta (dict of [P] arrays)."""
@@ -435,7 +479,19 @@ class Engine:
                        order=self._epoch_order(hp, 0), alive=jnp.array(True),
                        diverged_at=jnp.array(-1, jnp.int32), loss=jnp.array(jnp.nan, jnp.float32))
 
-  def _step_member(self, state: MemberState, hp, data, step):
+  def _step_member(self, state: MemberState, hp, data, step, stop_at):
+    """One update of one member.
+
+    The member is updated when it is alive and ``step < stop_at``; at ``step == stop_at`` it is
+    frozen and flagged as diverged at ``step`` (the rerun of :meth:`run_chunk`).
+
+    Returns:
+      The new state, whether this update's loss is not finite, and whether the parameters the
+      update started from are not finite (that is, whether the previous update went bad: a
+      non-finite parameter stays non-finite under ``params + updates``, so checking each update's
+      input, which is already in memory, finds the first bad update without a pass over the
+      freshly written parameters).
+    """
     n, batch = self.problem.num_train, self.config.batch_size
     if n:
       steps_per_epoch = n // batch
@@ -445,16 +501,19 @@ class Engine:
                            lambda: state.order)
     else:
       order = state.order
+    params_bad = ~_all_finite(state.params)
     loss, grads = jax.value_and_grad(self.problem.loss)(state.params, self._keys(hp)["data"],
                                                          step, order, data)
     updates, opt_state = self._optimizer(hp).update(grads, state.opt_state, state.params)
     params = optax.apply_updates(state.params, updates)
-    ok = state.alive & jnp.isfinite(loss) & _all_finite(params)
-    new = MemberState(params, opt_state, order, ok,
-                      jnp.where(state.alive & ~ok, step, state.diverged_at), loss)
-    # A diverged member keeps its last finite state; its NaNs never reach the others.
-    return jax.tree.map(lambda a, b: jnp.where(ok, a, b), new,
-                        state._replace(alive=ok, diverged_at=new.diverged_at))
+    active = state.alive & (step < stop_at)
+    stopped = state.alive & (step == stop_at)
+    kept = state._replace(alive=state.alive & ~stopped,
+                          diverged_at=jnp.where(stopped, step, state.diverged_at))
+    new = MemberState(params, opt_state, order, state.alive, state.diverged_at, loss)
+    # `active` is known before the update, so this select fuses into the update itself.
+    new = jax.tree.map(lambda a, b: jnp.where(active, a, b), new, kept)
+    return new, active & ~jnp.isfinite(loss), params_bad
 
   # Population functions (jitted) ---------------------------------------------------------------
 
@@ -462,20 +521,42 @@ class Engine:
     self.trace_counts["init"] += 1
     return jax.vmap(self._init_member, in_axes=(0, None))(hparams, data)
 
-  def _run_chunk(self, state, hparams, data, start, num_steps):
+  def _run_chunk(self, state, hparams, data, start, num_steps, stop_at):
+    """``num_steps`` updates; returns the state, the mean loss ([P]) and each member's first bad
+    update count in this chunk (-1 if none): the first update whose loss or whose new parameters
+    are not finite."""
     self.trace_counts["chunk"] += 1
-    step_all = jax.vmap(self._step_member, in_axes=(0, 0, None, None))
+    step_all = jax.vmap(self._step_member, in_axes=(0, 0, None, None, 0))
+    if state.alive.shape[0] == 1:
+      # A lone member runs unbatched: under vmap XLA drops the size-1 population axis too late
+      # to fold the transposes JAX's dot_general VJP emits, so the weight gradients would come
+      # out transposed and every optimizer update would read them with a strided access.
+      squeeze = lambda tree: jax.tree.map(lambda x: x[0], tree)
+      unsqueeze = lambda tree: jax.tree.map(lambda x: x[None], tree)
+      step_all = lambda s, hp, d, t, stop: unsqueeze(
+          self._step_member(squeeze(s), squeeze(hp), d, t, squeeze(stop)))
 
-    def body(carry, i):
-      state, total = carry
-      active = i < num_steps
-      state = jax.lax.cond(active, lambda s: step_all(s, hparams, data, start + i), lambda s: s,
-                           state)
-      return (state, total + jnp.where(active, state.loss, 0.0)), None
+    def record(first_bad, bad, step):
+      return jnp.where(bad & (first_bad < 0), step, first_bad)
+
+    def body(i, carry):
+      state, total, first_bad, was_active = carry
+      step = start + i
+      active = state.alive & (step < stop_at)
+      state, loss_bad, params_bad = step_all(state, hparams, data, step, stop_at)
+      # The parameters this update started from were written by update step - 1.
+      first_bad = record(first_bad, was_active & params_bad, step - 1)
+      first_bad = record(first_bad, loss_bad, step)
+      return state, total + state.loss, first_bad, active
 
     zero = jnp.zeros(state.alive.shape, jnp.float32)
-    (state, total), _ = jax.lax.scan(body, (state, zero), jnp.arange(self.config.chunk))
-    return state, total / jnp.maximum(num_steps, 1)
+    none = jnp.full(state.alive.shape, -1, jnp.int32)
+    idle = jnp.zeros(state.alive.shape, bool)
+    state, total, first_bad, was_active = jax.lax.fori_loop(
+        0, num_steps, body, (state, zero, none, idle))
+    first_bad = record(first_bad, was_active & ~jax.vmap(_all_finite)(state.params),
+                       start + num_steps - 1)
+    return state, total / jnp.maximum(num_steps, 1), first_bad
 
   def _evaluate(self, state, hparams, data):
     self.trace_counts["evaluate"] += 1
@@ -516,12 +597,35 @@ def _restore(manager, step, like):
 
 
 def _boundaries(config):
-  """Update counts after which the host evaluates (and checkpoints): eval points, the start of
+  """Update counts after which the host evaluates: eval points, diagnostics points, the start of
   the final low-momentum phase, and the end."""
   points = set(range(config.eval_every, config.steps, config.eval_every)) | {config.steps}
   if config.kind == "autoencoder" and config.final_steps:
     points.add(config.steps - config.final_steps)
+  if config.kind == "autoencoder" and config.diagnostics_every:
+    points |= set(range(config.diagnostics_every, config.steps, config.diagnostics_every))
   return sorted(points)
+
+
+def _diagnostics_fn(config, problem):
+  """Glorot & Bengio layer statistics of every member at theta on the first
+  ``config.diagnostics_cases`` training cases: a jitted (state, data) -> pytree of [P, ...].
+
+  It is a separate compiled function called between chunks, so the training step is the same
+  program whether diagnostics are on or off.
+  """
+  from mominit import diagnostics  # pylint: disable=import-outside-toplevel
+  from mominit import models  # pylint: disable=import-outside-toplevel
+  model = models.autoencoder(config.dataset, activation=config.activation)
+  logistic = models.AUTOENCODER_OUTPUTS[config.dataset] == "logistic"
+  loss_fn = losses.sigmoid_cross_entropy if logistic else losses.squared_error
+  cases = config.diagnostics_cases
+
+  def one(s, x):
+    return diagnostics.layer_stats(model, momentum.theta(s.params, s.opt_state), x, loss_fn)
+
+  return jax.jit(lambda state, data: jax.vmap(one, in_axes=(0, None))(
+      state, data["train"][:cases]))
 
 
 def train_and_evaluate(config: ml_collections.ConfigDict, workdir: Optional[str] = None,
@@ -529,10 +633,16 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: Optional[str]
                        devices=None, data=None):
   """Trains every member of the config's sweep as one population and evaluates it.
 
+  The population is evaluated at update 0, every ``config.eval_every`` updates, when the final
+  low-momentum phase starts, and at the end. With ``config.diagnostics_every > 0`` (autoencoders)
+  the Glorot & Bengio layer statistics of every member are also written to
+  ``diagnostics.jsonl`` every that many updates.
+
   Args:
     config: an autoencoder or RNN config (``configs/autoencoder.py``, ``configs/rnn.py``).
-    workdir: folder for ``metrics.jsonl``, ``results.csv`` and checkpoints. When it holds a
-      checkpoint of this config, training resumes from it. ``None`` trains without writing files.
+    workdir: folder for ``config.json``, ``metrics.jsonl``, ``results.csv`` and checkpoints.
+      When it holds a checkpoint of this config, training resumes from it (a checkpoint of a
+      different config is refused). ``None`` trains without writing files.
     callback: called on the host after every evaluation as ``callback(step, record)``, where
       ``record`` holds the [P] arrays of that evaluation; an exception raised there stops
       training (the last checkpoint stays).
@@ -545,7 +655,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: Optional[str]
     autoencoders ``train_error`` and ``test_error``, the paper's per-case squared reconstruction
     error at theta; for RNNs ``zero_one`` and ``test_loss`` on fresh sequences),
     ``error_before_final`` (autoencoders: train error when the final low-momentum phase starts),
-    ``diverged``, ``diverged_at``, ``steps`` and ``seconds``.
+    ``diverged``, ``diverged_at``, ``steps`` and ``seconds`` (wall time of the whole run).
   """
   import pandas as pd  # pylint: disable=import-outside-toplevel
   from tqdm.auto import tqdm  # pylint: disable=import-outside-toplevel
@@ -556,26 +666,56 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: Optional[str]
   problem = make_problem(config, data)
   engine = Engine(config, problem, members, devices)
   p = engine.num_members
+  diagnose = _diagnostics_fn(config, problem) if (
+      config.kind == "autoencoder" and config.diagnostics_every) else None
 
   state = engine.init()
-  step, seconds = 0, 0.0
+  step, seconds, saved_at = 0, 0.0, 0
   before_final = np.full(len(members), np.nan)
   manager = None
   if workdir is not None:
     workdir = pathlib.Path(workdir)
     workdir.mkdir(parents=True, exist_ok=True)
-    _write_config(config, workdir)
     manager = _checkpoint_manager(workdir)
     if manager.latest_step() is not None:
+      _check_same_config(config, workdir)
       saved = _restore(manager, manager.latest_step(),
                        {"state": state, "before_final": before_final, "seconds": np.float64(0)})
       state, before_final = saved["state"], np.asarray(saved["before_final"])
       step, seconds = int(manager.latest_step()), float(saved["seconds"])
-    _truncate_metrics(workdir / "metrics.jsonl", step)
+      saved_at = step
+    _write_config(config, workdir)
+    for name in ("metrics.jsonl", "diagnostics.jsonl"):
+      _truncate_metrics(workdir / name, step)
+
+  def evaluate():
+    return jax.tree.map(lambda x: np.asarray(x)[:p], engine.evaluate(state))
+
+  def observe(step, errors, chunk_losses, rate):
+    """Logs and reports the evaluation after `step` updates; returns its record."""
+    alive = np.asarray(state.alive)[:p]
+    record = {"step": step, "train_loss": (np.mean(chunk_losses, axis=0) if chunk_losses
+                                           else np.full(p, np.nan)),
+              **errors, "alive": alive, "diverged_at": np.asarray(state.diverged_at)[:p]}
+    main_error = errors["zero_one" if config.kind == "rnn" else "train_error"]
+    finite = main_error[alive & np.isfinite(main_error)]
+    bar.set_postfix({"alive": f"{alive.sum()}/{p}",
+                     "best": f"{finite.min():.4g}" if finite.size else "-",
+                     "upd/s": f"{rate:.0f}"})
+    if workdir is not None:
+      _append_metrics(workdir / "metrics.jsonl", record, members)
+      if diagnose is not None and step % config.diagnostics_every == 0:
+        stats = jax.tree.map(lambda x: np.asarray(x)[:p], diagnose(state, engine.data))
+        _append_metrics(workdir / "diagnostics.jsonl", {"step": step, **stats}, members)
+    if callback is not None:
+      callback(step, record)
+    return record
 
   bar = tqdm(total=config.steps, initial=step, disable=not config.progress, unit="upd",
              dynamic_ncols=True)
   record = None
+  if step == 0:
+    record = observe(0, evaluate(), [], 0.0)
   for boundary in [b for b in _boundaries(config) if b > step]:
     t0 = time.perf_counter()
     chunk_losses, done = [], boundary - step
@@ -585,31 +725,23 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: Optional[str]
       chunk_losses.append(np.asarray(mean_loss)[:p])
       step += n
       bar.update(n)
-    errors = jax.tree.map(lambda x: np.asarray(x)[:p], engine.evaluate(state))
-    elapsed = time.perf_counter() - t0
-    seconds += elapsed
-    alive = np.asarray(state.alive)[:p]
-    record = {"step": step, "train_loss": np.mean(chunk_losses, axis=0), **errors,
-              "alive": alive, "diverged_at": np.asarray(state.diverged_at)[:p]}
+    errors = evaluate()
     if config.kind == "autoencoder" and config.final_steps and (
         step == config.steps - config.final_steps):
       before_final = errors["train_error"].copy()
-    main_error = errors[problem.error_names[-1] if config.kind == "rnn" else "train_error"]
-    finite = main_error[alive & np.isfinite(main_error)]
-    bar.set_postfix({"alive": f"{alive.sum()}/{p}",
-                     "best": f"{finite.min():.4g}" if finite.size else "-",
-                     "upd/s": f"{done / elapsed:.0f}"})
-    if workdir is not None:
-      _append_metrics(workdir / "metrics.jsonl", record, members)
+    elapsed = time.perf_counter() - t0
+    seconds += elapsed
+    checkpoint = workdir is not None and (
+        step - saved_at >= config.checkpoint_every or step == config.steps)
+    if checkpoint:  # before `observe`, so a callback that stops the run finds it saved
       _save(manager, step, {"state": state, "before_final": before_final,
                             "seconds": np.float64(seconds)})
-    if callback is not None:
-      callback(step, record)
+      saved_at = step
+    record = observe(step, errors, chunk_losses, done / max(elapsed, 1e-9))
   bar.close()
 
-  if record is None:  # resumed from a finished run: evaluate the restored state
-    errors = jax.tree.map(lambda x: np.asarray(x)[:p], engine.evaluate(state))
-    record = {**errors, "alive": np.asarray(state.alive)[:p],
+  if record is None:  # resumed from a finished run: nothing was trained or logged
+    record = {**evaluate(), "alive": np.asarray(state.alive)[:p],
               "diverged_at": np.asarray(state.diverged_at)[:p]}
   rows = []
   for i, member in enumerate(members):
@@ -625,6 +757,31 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: Optional[str]
   if workdir is not None:
     frame.to_csv(workdir / "results.csv", index=False)
   return frame
+
+
+def _flat(tree, prefix=""):
+  """{"a": {"b": 1}} -> {"a.b": 1}."""
+  out = {}
+  for key, value in tree.items():
+    if isinstance(value, dict):
+      out.update(_flat(value, f"{prefix}{key}."))
+    else:
+      out[f"{prefix}{key}"] = value
+  return out
+
+
+def _check_same_config(config, workdir):
+  """Refuses to resume a checkpoint written by a different config."""
+  path = workdir / "config.json"
+  if not path.exists():
+    return
+  old, new = _flat(json.loads(path.read_text())), _flat(json.loads(config.to_json_best_effort()))
+  ignore = {"progress"}  # display only
+  differ = sorted(k for k in set(old) | set(new) if k not in ignore and old.get(k) != new.get(k))
+  if differ:
+    raise ValueError(
+        f"{workdir} holds a checkpoint of a different config (fields {differ} differ); resume "
+        f"with the same config or use a new --workdir")
 
 
 def _jsonable(x):

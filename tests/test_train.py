@@ -107,12 +107,12 @@ def test_resume_after_kill_gives_identical_results(curves, tmp_path):
     train.train_and_evaluate(config, tmp_path / "killed", callback=kill_after_second_eval,
                              data=curves)
   steps_logged = [r["step"] for r in train.read_metrics(tmp_path / "killed")]
-  assert steps_logged == [8, 16]
+  assert steps_logged == [0, 8, 16]
   resumed = train.train_and_evaluate(config, tmp_path / "killed", data=curves)
   np.testing.assert_array_equal(resumed[ERRORS].to_numpy(), reference[ERRORS].to_numpy())
   # metrics.jsonl holds each evaluation once, as in the uninterrupted run.
   assert [r["step"] for r in train.read_metrics(tmp_path / "killed")] == [
-      r["step"] for r in train.read_metrics(tmp_path / "straight")] == [8, 16, 18, 24]
+      r["step"] for r in train.read_metrics(tmp_path / "straight")] == [0, 8, 16, 18, 24]
   assert (tmp_path / "killed" / "results.csv").exists()
 
 
@@ -273,3 +273,54 @@ def test_cli_writes_results(tmp_path):
   results = pd.read_csv(workdir / "results.csv")
   assert sorted(results.rule) == ["cm", "nag"] and (results.seed == 3).all()
   assert json.loads((workdir / "config.json").read_text())["task"] == "addition"
+
+
+def test_resume_refuses_a_different_config(tmp_path, curves):
+  train.train_and_evaluate(ae_config(steps=8, eval_every=4, final_steps=0), tmp_path, data=curves)
+  with pytest.raises(ValueError, match="different config.*learning_rate"):
+    train.train_and_evaluate(ae_config(steps=8, eval_every=4, final_steps=0,
+                                       learning_rate=[0.5]), tmp_path, data=curves)
+
+
+def test_checkpoint_every_limits_saves(tmp_path, curves):
+  config = ae_config(checkpoint_every=16)
+  train.train_and_evaluate(config, tmp_path, data=curves)
+  # Evaluations at 8, 16, 18, 24; saves only at 16 and at the end (24), max_to_keep = 2.
+  saved = sorted(int(p.name) for p in (tmp_path / "checkpoints").iterdir() if p.name.isdigit())
+  assert saved == [16, 24]
+
+
+def test_diagnostics_hook(tmp_path, curves):
+  """Diagnostics every 8 updates land in diagnostics.jsonl; at update 0 they match a NumPy
+  forward pass of the initial parameters; and the compiled training step is the same program
+  with diagnostics on or off."""
+  from mominit import models
+  on = ae_config(diagnostics_every=8, diagnostics_cases=50, final_steps=0, mu_max=[0.9, 0.99])
+  train.train_and_evaluate(on, tmp_path, data=curves)
+  records = [json.loads(l) for l in (tmp_path / "diagnostics.jsonl").read_text().splitlines()]
+  assert [r["step"] for r in records] == [0, 8, 16, 24]
+  # Independent check at update 0: first-layer sigmoid activations of the initial parameters.
+  engine = train.Engine(on, train.make_problem(on, curves), train.population(on))
+  params = jax.tree.map(np.asarray, engine.init().params)
+  w, b = params["encoder_0"]["kernel"][0], params["encoder_0"]["bias"][0]
+  x = curves.train[:50].astype(np.float64)
+  a = 1 / (1 + np.exp(-(x @ w + b)))
+  np.testing.assert_allclose(records[0]["act_mean"][0][0], a.mean(), rtol=1e-5)
+  np.testing.assert_allclose(records[0]["act_std"][0][0], a.std(), rtol=1e-4)
+  assert len(records[0]["act_mean"]) == 2 and len(records[0]["act_mean"][0]) == 12
+
+  off = ae_config(final_steps=0, mu_max=[0.9, 0.99])
+  texts = []
+  for config in (on, off):
+    e = train.Engine(config, train.make_problem(config, curves), train.population(config))
+    s0 = e.init()
+    texts.append(e._jit_chunk.lower(s0, e.hparams, e.data, jnp.int32(0), jnp.int32(1),
+                                    *_extra_chunk_args(e)).as_text())
+  assert texts[0] == texts[1]
+
+
+def _extra_chunk_args(engine):
+  """Arguments of the compiled chunk beyond (state, hparams, data, start, num_steps)."""
+  import inspect
+  names = list(inspect.signature(engine._run_chunk).parameters)[5:]
+  return [getattr(engine, "_never")] if names == ["stop_at"] else []
