@@ -1,0 +1,604 @@
+"""Training throughput against the machine's matmul rate and a plain PyTorch loop.
+
+    python -m experiments.benchmark [--quick] [--out benchmark.json]
+
+Measures, in one process and on the default JAX device:
+
+- the machine's matmul rate: a large float32 GEMM through JAX (GFLOP/s, median of repeats);
+- autoencoder training (CURVES and MNIST sizes, batch 200, NAG with the paper's momentum schedule)
+  through the real engine (``mominit.train.Engine.run_chunk``) for populations of 1, 4 and 16:
+  updates/s and achieved GFLOP/s, with the model FLOPs per update of one member counted as
+  ``6 x batch x weights`` (forward 2, backward 4 FLOPs per weight and case; biases, non-linearities
+  and the optimizer are not counted). The data is synthetic: uniform random pixels with the real
+  training-set shape ([20000, 784] and [60000, 784]), which costs the same as the real images;
+- RNN training (addition, T=80, batch 100, 100 tanh units) for populations of 1, 8 and 32, with
+  ``6 x batch x length x weights`` FLOPs per update (length = the padded sequence length the
+  engine computes, 87 for T=80), and that workload's own limit: a ``lax.scan`` doing only the
+  RNN's sequential matmuls (forward h W, backward g W^T and h^T g), with no training around them;
+- the same two trainings written as a plain PyTorch loop (``torch.optim.SGD(nesterov=True)``
+  with the same momentum schedule, ``torch.set_flush_denormal(True)``, all CPU threads), the peer
+  a user would otherwise pick; PyTorch is optional (``pip install -e ".[bench]"``), and without it
+  those rows say so;
+- the compile time of the engine's first chunk.
+
+It prints one table and writes every number to JSON with the machine, the library versions, the
+load average before and after, and the date. Timings on a shared machine are only meaningful
+when the load average is well below the number of cores: the JSON records it.
+"""
+import argparse
+import datetime
+import json
+import os
+import pathlib
+import platform
+import statistics
+import sys
+import time
+from typing import Any, Optional
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+# Targets of issue 7 (checked and reported, never enforced by the benchmark).
+TARGETS = {"autoencoder_fraction_of_matmul": 0.85, "autoencoder_vs_torch": 1.5,
+           "rnn_fraction_of_limit": 0.70, "rnn_vs_torch": 2.0}
+
+# Full and quick settings. `chunk` is the number of updates per timed engine call for a
+# population of 1; larger populations use chunk / population (at least `min_chunk`).
+FULL = {
+    "gemm_size": 4096, "repeats": 5,
+    "autoencoders": {"curves": (1, 4, 16), "mnist": (1, 4, 16)},
+    "ae_train_cases": {"curves": 20_000, "mnist": 60_000},
+    "ae_chunk": 200, "rnn_populations": (1, 8, 32), "rnn_chunk": 200, "min_chunk": 10,
+    "torch_steps": {"autoencoder": 100, "rnn": 100},
+}
+QUICK = {
+    "gemm_size": 512, "repeats": 2,
+    "autoencoders": {"curves": (1, 2)},
+    "ae_train_cases": {"curves": 1_000, "mnist": 1_000},
+    "ae_chunk": 4, "rnn_populations": (1, 2), "rnn_chunk": 4, "min_chunk": 2,
+    "torch_steps": {"autoencoder": 3, "rnn": 3},
+}
+AE_BATCH, RNN_BATCH, RNN_HIDDEN, RNN_T = 200, 100, 100, 80
+
+
+# ---------------------------------------------------------------------------------------------
+# FLOP counts.
+
+
+def autoencoder_layers(name: str) -> list[tuple[int, int]]:
+  """(fan_in, fan_out) of every Dense layer of autoencoder ``name``, input to output."""
+  from mominit import models  # pylint: disable=import-outside-toplevel
+  sizes = models.AUTOENCODER_SIZES[name]
+  units = tuple(sizes) + tuple(sizes[-2::-1])
+  return list(zip(units[:-1], units[1:]))
+
+
+def autoencoder_weights(name: str) -> int:
+  """Number of weights (kernel entries, no biases) of autoencoder ``name``."""
+  return sum(a * b for a, b in autoencoder_layers(name))
+
+
+def autoencoder_flops(name: str, batch: int = AE_BATCH) -> int:
+  """Model FLOPs of one update of one member: 6 x batch x weights (forward 2, backward 4)."""
+  return 6 * batch * autoencoder_weights(name)
+
+
+def rnn_weights(hidden: int = RNN_HIDDEN, inputs: int = 2, outputs: int = 1) -> int:
+  """Weights of the tanh RNN per time step: W_xh [I, H] + W_hh [H, H] + W_hy [H, O]."""
+  return inputs * hidden + hidden * hidden + hidden * outputs
+
+
+def rnn_flops(length: int, batch: int = RNN_BATCH, hidden: int = RNN_HIDDEN, inputs: int = 2,
+              outputs: int = 1) -> int:
+  """Model FLOPs of one RNN update of one member: 6 x batch x length x weights."""
+  return 6 * batch * length * rnn_weights(hidden, inputs, outputs)
+
+
+def rnn_limit_flops(length: int, batch: int = RNN_BATCH, hidden: int = RNN_HIDDEN) -> int:
+  """FLOPs of the limit scan for one member: 3 matmuls [B, H] x [H, H] per time step."""
+  return 3 * 2 * batch * hidden * hidden * length
+
+
+# ---------------------------------------------------------------------------------------------
+# Timing helpers.
+
+
+def _median_seconds(fn, repeats: int) -> tuple[float, list[float]]:
+  """Runs ``fn()`` (which must block until done) ``repeats`` times; median and all wall times."""
+  times = []
+  for _ in range(repeats):
+    t0 = time.perf_counter()
+    fn()
+    times.append(time.perf_counter() - t0)
+  return statistics.median(times), times
+
+
+def matmul_rate(n: int, repeats: int) -> dict:
+  """GFLOP/s of an [n, n] x [n, n] float32 GEMM through ``jax.jit`` (median of repeats)."""
+  ka, kb = jax.random.split(jax.random.PRNGKey(0))
+  a = jax.random.normal(ka, (n, n), jnp.float32)
+  b = jax.random.normal(kb, (n, n), jnp.float32)
+  gemm = jax.jit(jnp.matmul)
+  gemm(a, b).block_until_ready()
+  median, times = _median_seconds(lambda: gemm(a, b).block_until_ready(), repeats)
+  flops = 2 * n ** 3
+  return {"n": n, "flops": flops, "gflops": flops / median / 1e9, "seconds": times}
+
+
+# ---------------------------------------------------------------------------------------------
+# The engine.
+
+
+def _members(population: int, kind: str) -> dict:
+  """Sweep axes for ``population`` NAG members that differ only in their seed."""
+  if kind == "autoencoder":
+    return {"seed": list(range(population)), "rule": ["nag"], "mu_max": [0.99],
+            "learning_rate": [0.005], "init_scale": [1.0]}
+  return {"seed": list(range(population)), "rule": ["nag"], "mu_max": [0.995],
+          "learning_rate": [1e-4], "input_scale": [0.0]}
+
+
+def engine_rate(config, population: int, chunk: int, repeats: int, data=None) -> dict:
+  """Times ``Engine.run_chunk`` for a population of seeds of ``config``.
+
+  Args:
+    config: an engine config (``mominit.train.default_config``); its sweep is replaced.
+    population: number of members.
+    chunk: updates per timed ``run_chunk`` call.
+    repeats: timed calls after the first (compiling) one.
+    data: ``mominit.data.Dataset`` for autoencoders.
+
+  Returns:
+    dict with ``steps_per_s`` (population updates per second), ``member_updates_per_s``,
+    ``first_chunk_s`` (trace + compile + one chunk), ``compile_s`` (first chunk minus a timed
+    one), ``chunk``, ``seconds`` (the timed calls) and ``alive`` (members still training).
+  """
+  from mominit import train  # pylint: disable=import-outside-toplevel
+  config = config.copy_and_resolve_references()
+  config.chunk, config.progress = chunk, False
+  for axis, values in _members(population, config.kind).items():
+    config.sweep[axis] = tuple(values)
+  train.validate_config(config)
+  members = train.population(config)
+  engine = train.Engine(config, train.make_problem(config, data=data), members)
+  state = jax.block_until_ready(engine.init())
+  t0 = time.perf_counter()
+  state, _ = jax.block_until_ready(engine.run_chunk(state, 0, chunk))
+  first = time.perf_counter() - t0
+  holder = {"state": state, "start": chunk}
+
+  def one_chunk():
+    holder["state"], _ = jax.block_until_ready(
+        engine.run_chunk(holder["state"], holder["start"], chunk))
+    holder["start"] += chunk
+
+  median, times = _median_seconds(one_chunk, repeats)
+  return {"population": population, "chunk": chunk, "steps_per_s": chunk / median,
+          "member_updates_per_s": population * chunk / median, "first_chunk_s": first,
+          "compile_s": max(first - median, 0.0), "seconds": times,
+          "alive": int(np.sum(np.asarray(holder["state"].alive)[:population])),
+          "compilations": dict(engine.trace_counts)}
+
+
+def synthetic_dataset(num_train: int, num_test: int = 200, width: int = 784, seed: int = 0):
+  """Uniform random pixels in [0, 1) of the real data's shape (``mominit.data.Dataset``)."""
+  from mominit.data import Dataset  # pylint: disable=import-outside-toplevel
+  rng = np.random.default_rng(seed)
+  return Dataset(rng.random((num_train, width), dtype=np.float32),
+                 rng.random((num_test, width), dtype=np.float32))
+
+
+def rnn_limit_fn(length: int):
+  """The RNN's own sequential matmuls with no training around them, vmapped over members.
+
+  ``fn(w [P, H, H], h [P, B, H], g [P, B, H]) -> (g_0 [P, B, H], dw [P, H, H])``: a forward
+  ``lax.scan`` of ``h <- h W`` over ``length`` steps that keeps every h (as autodiff does), then
+  a reverse scan of ``dW <- dW + h_t^T g`` and ``g <- g W^T``: the [B, H] x [H, H] shapes the
+  training step's recurrence computes, three matmuls per time step.
+  """
+
+  def one(w, h, g):
+    def forward(h, _):
+      h = h @ w
+      return h, h
+
+    _, hs = jax.lax.scan(forward, h, None, length=length)
+
+    def backward(carry, h):
+      g, dw = carry
+      return (g @ w.T, dw + h.T @ g), None
+
+    (g, dw), _ = jax.lax.scan(backward, (g, jnp.zeros_like(w)), hs, reverse=True)
+    return g, dw
+
+  return jax.jit(jax.vmap(one))
+
+
+def rnn_limit_rate(population: int, length: int, repeats: int, batch: int = RNN_BATCH,
+                   hidden: int = RNN_HIDDEN) -> dict:
+  """GFLOP/s of :func:`rnn_limit_fn` for ``population`` members (median of repeats). W is
+  orthogonal so the values neither blow up nor become denormal."""
+  key = jax.random.PRNGKey(0)
+  w = jnp.linalg.qr(jax.random.normal(key, (population, hidden, hidden), jnp.float32))[0]
+  h0 = jax.random.normal(jax.random.fold_in(key, 1), (population, batch, hidden), jnp.float32)
+  g0 = jax.random.normal(jax.random.fold_in(key, 2), (population, batch, hidden), jnp.float32)
+  fn = rnn_limit_fn(length)
+  jax.block_until_ready(fn(w, h0, g0))
+  median, times = _median_seconds(lambda: jax.block_until_ready(fn(w, h0, g0)), repeats)
+  flops = population * rnn_limit_flops(length, batch, hidden)
+  return {"population": population, "flops": flops, "gflops": flops / median / 1e9,
+          "seconds": times}
+
+
+# ---------------------------------------------------------------------------------------------
+# The PyTorch peer.
+
+
+def _torch():
+  """The ``torch`` module set up for a fair CPU comparison, or None if it is not installed."""
+  try:
+    import torch  # pylint: disable=import-outside-toplevel
+  except ImportError:
+    return None
+  torch.set_num_threads(os.cpu_count() or 1)
+  torch.set_flush_denormal(True)
+  return torch
+
+
+def torch_autoencoder(torch, name: str, num_train: int, steps: int, repeats: int,
+                      momentum_fn, learning_rate: float = 0.005, batch: int = AE_BATCH,
+                      seed: int = 0):
+  """A plain PyTorch training loop of autoencoder ``name``: returns the training objects.
+
+  The net mirrors ``mominit.models.autoencoder``: logistic hidden units, a linear code layer
+  and logistic outputs trained with the summed-over-pixels cross-entropy, averaged over cases.
+  Minibatches come from a per-epoch ``torch.randperm`` of the training set.
+
+  Args:
+    torch: the ``torch`` module (see ``_torch``).
+    name: "curves" or "mnist" (the layer sizes of ``mominit.models.AUTOENCODER_SIZES``).
+    num_train: training cases (uniform random pixels).
+    steps: updates per timing (0: build only, do not time).
+    repeats: timings.
+    momentum_fn: ``t -> mu_t`` as a Python float (set on the optimizer before every update).
+    learning_rate: eps.
+    batch: minibatch size.
+    seed: ``torch.manual_seed`` for the initial weights and the data.
+
+  Returns:
+    dict with ``model``, ``optimizer``, ``data`` ([N, D] tensor), ``state`` (``t`` and the
+    epoch's ``order``), ``step()`` (one update; returns the loss) and, when ``steps`` > 0,
+    ``rate`` (updates/s, median of ``repeats`` timings of ``steps`` updates).
+  """
+  nn = torch.nn
+  torch.manual_seed(seed)
+  layers = autoencoder_layers(name)
+  code = len(layers) // 2 - 1
+  modules = []
+  for i, (fan_in, fan_out) in enumerate(layers):
+    modules.append(nn.Linear(fan_in, fan_out))
+    if i != code and i != len(layers) - 1:
+      modules.append(nn.Sigmoid())
+  model = nn.Sequential(*modules)
+  data = torch.rand(num_train, layers[0][0], generator=torch.Generator().manual_seed(seed))
+  optimizer = torch.optim.SGD(model.parameters(), lr=learning_rate,
+                              momentum=float(momentum_fn(0)), nesterov=True)
+  loss_fn = nn.BCEWithLogitsLoss(reduction="sum")
+  steps_per_epoch = num_train // batch
+  state = {"t": 0, "order": None}
+
+  def step():
+    t = state["t"]
+    if t % steps_per_epoch == 0:
+      state["order"] = torch.randperm(num_train)
+    idx = state["order"][(t % steps_per_epoch) * batch:(t % steps_per_epoch + 1) * batch]
+    x = data[idx]
+    for group in optimizer.param_groups:
+      group["momentum"] = float(momentum_fn(t))
+    optimizer.zero_grad(set_to_none=True)
+    loss = loss_fn(model(x), x) / batch
+    loss.backward()
+    optimizer.step()
+    state["t"] = t + 1
+    return loss.detach()
+
+  out = {"model": model, "optimizer": optimizer, "data": data, "state": state, "step": step}
+  if steps:
+    out.update(_time_torch_steps(step, steps, repeats))
+  return out
+
+
+def torch_rnn(torch, task, steps: int, repeats: int, momentum_fn, learning_rate: float = 1e-4,
+              batch: int = RNN_BATCH, hidden: int = RNN_HIDDEN, seed: int = 0,
+              pool: int = 8):
+  """A plain PyTorch training loop of the tanh RNN (``torch.nn.RNN`` + a linear readout).
+
+  Minibatches are drawn beforehand from ``task.sample`` (a pool of ``pool`` batches used in
+  turn), so data generation is not timed for PyTorch (the JAX engine samples on the device
+  inside its timed step). The loss is the masked squared error of ``mominit.losses``.
+
+  Args:
+    torch: the ``torch`` module.
+    task: a ``mominit.tasks`` problem with a linear readout (e.g. addition).
+    steps, repeats, momentum_fn, learning_rate, batch, seed: as for ``torch_autoencoder``.
+    hidden: tanh units.
+    pool: number of pre-drawn minibatches.
+
+  Returns:
+    dict with ``model`` (``(rnn, readout)``), ``optimizer``, ``batches`` (the pool, as
+    ``(inputs, targets, mask)`` tensors), ``step()`` and, when ``steps`` > 0, ``rate``.
+  """
+  nn = torch.nn
+  torch.manual_seed(seed)
+  rnn = nn.RNN(task.num_inputs, hidden, nonlinearity="tanh", batch_first=True)
+  readout = nn.Linear(hidden, task.num_outputs)
+  params = list(rnn.parameters()) + list(readout.parameters())
+  optimizer = torch.optim.SGD(params, lr=learning_rate, momentum=float(momentum_fn(0)),
+                              nesterov=True)
+  keys = jax.random.split(jax.random.PRNGKey(seed), pool)
+  batches = []
+  for key in keys:
+    b = task.sample(key, batch)
+    batches.append(tuple(torch.from_numpy(np.array(x, np.float32)) for x in b))
+  state = {"t": 0}
+
+  def step():
+    t = state["t"]
+    inputs, targets, mask = batches[t % pool]
+    for group in optimizer.param_groups:
+      group["momentum"] = float(momentum_fn(t))
+    optimizer.zero_grad(set_to_none=True)
+    hs, _ = rnn(inputs)
+    out = readout(hs)
+    loss = (((out - targets) ** 2).sum(-1) * mask).sum() / mask.sum()
+    loss.backward()
+    optimizer.step()
+    state["t"] = t + 1
+    return loss.detach()
+
+  out = {"model": (rnn, readout), "optimizer": optimizer, "batches": batches, "step": step}
+  if steps:
+    out.update(_time_torch_steps(step, steps, repeats))
+  return out
+
+
+def _schedule_table(schedule, steps: int, repeats: int):
+  """A JAX momentum schedule as a host-side lookup ``t -> float`` for the PyTorch loops (so
+  they do not dispatch a JAX computation at every update)."""
+  values = np.asarray(schedule(jnp.arange(3 + steps * repeats + 1)), np.float64).tolist()
+  return lambda t: values[min(t, len(values) - 1)]
+
+
+def _time_torch_steps(step, steps: int, repeats: int) -> dict:
+  for _ in range(min(steps, 3)):  # warm-up: allocator, thread pool
+    step()
+
+  def run():
+    for _ in range(steps):
+      step()
+
+  median, times = _median_seconds(run, repeats)
+  return {"rate": steps / median, "steps": steps, "seconds": times}
+
+
+# ---------------------------------------------------------------------------------------------
+# The benchmark.
+
+
+def _versions(torch) -> dict:
+  import flax  # pylint: disable=import-outside-toplevel
+  import jaxlib  # pylint: disable=import-outside-toplevel
+  import optax  # pylint: disable=import-outside-toplevel
+  return {"python": platform.python_version(), "jax": jax.__version__,
+          "jaxlib": jaxlib.__version__, "flax": flax.__version__, "optax": optax.__version__,
+          "numpy": np.__version__, "torch": torch.__version__ if torch is not None else None}
+
+
+def _cpu_model() -> str:
+  try:
+    for line in pathlib.Path("/proc/cpuinfo").read_text().splitlines():
+      if line.startswith("model name"):
+        return line.split(":", 1)[1].strip()
+  except OSError:
+    pass
+  return platform.processor() or platform.machine()
+
+
+def _machine() -> dict:
+  return {"cpu": _cpu_model(), "cpu_count": os.cpu_count(), "platform": platform.platform(),
+          "jax_backend": jax.default_backend(),
+          "devices": [str(d) for d in jax.devices()],
+          "xla_flags": os.environ.get("XLA_FLAGS", "")}
+
+
+def _load() -> Optional[list[float]]:
+  try:
+    return [round(x, 2) for x in os.getloadavg()]
+  except OSError:
+    return None
+
+
+def run(quick: bool = False, log=print) -> dict:
+  """Runs every measurement and returns the results (the JSON document) as a dict.
+
+  Args:
+    quick: small sizes and few repeats (a smoke test of every code path, seconds long; its
+      numbers mean nothing).
+    log: called with progress lines.
+  """
+  from mominit import schedules  # pylint: disable=import-outside-toplevel
+  from mominit import tasks  # pylint: disable=import-outside-toplevel
+  from mominit import train  # pylint: disable=import-outside-toplevel
+  settings = QUICK if quick else FULL
+  torch = _torch()
+  result: dict[str, Any] = {
+      "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+      "quick": quick, "machine": _machine(), "versions": _versions(torch),
+      "load_average": {"before": _load()}, "targets": dict(TARGETS),
+      "notes": [
+          "Autoencoder data is synthetic (uniform random pixels of the real training-set "
+          "shape); training cost does not depend on the pixel values.",
+          "Model FLOPs per update: autoencoders 6 x batch x weights, RNN 6 x batch x length x "
+          "weights (biases, non-linearities and the optimizer not counted).",
+          "updates/s is population updates per second; member-updates/s multiplies it by the "
+          "population; GFLOP/s counts every member.",
+          "Ratios to PyTorch compare member-updates/s with one PyTorch training loop.",
+      ]}
+  repeats = settings["repeats"]
+
+  log(f"matmul rate: {settings['gemm_size']}^3 float32 GEMM ...")
+  result["matmul"] = matmul_rate(settings["gemm_size"], repeats + 2)
+  peak = result["matmul"]["gflops"]
+
+  rows = []
+  result["flops_per_update"] = {}
+  ae_torch = {}
+  for name, populations in settings["autoencoders"].items():
+    flops = autoencoder_flops(name)
+    result["flops_per_update"][name] = {
+        "formula": "6 x batch x weights", "batch": AE_BATCH,
+        "weights": autoencoder_weights(name), "layers": autoencoder_layers(name),
+        "flops": flops}
+    config = train.default_config("autoencoder")
+    config.dataset = name
+    data = synthetic_dataset(settings["ae_train_cases"][name])
+    for p in populations:
+      chunk = max(settings["min_chunk"], settings["ae_chunk"] // p)
+      log(f"engine: {name} autoencoder, population {p}, chunks of {chunk} ...")
+      r = engine_rate(config, p, chunk, repeats, data=data)
+      rows.append({"workload": name, "kind": "autoencoder", "flops_per_update": flops,
+                   "gflops": r["member_updates_per_s"] * flops / 1e9,
+                   "limit_gflops": peak, **r})
+    if torch is None:
+      ae_torch[name] = {"skipped": "PyTorch is not installed (pip install -e \".[bench]\")"}
+    else:
+      log(f"pytorch: {name} autoencoder ...")
+      mu = schedules.final_phase(schedules.sutskever_momentum(0.99, period=250),
+                                 config.steps, config.final_steps, config.final_mu)
+      t = torch_autoencoder(torch, name, settings["ae_train_cases"][name],
+                            settings["torch_steps"]["autoencoder"], repeats,
+                            _schedule_table(mu, settings["torch_steps"]["autoencoder"],
+                                            repeats))
+      ae_torch[name] = {"updates_per_s": t["rate"], "gflops": t["rate"] * flops / 1e9,
+                        "steps": t["steps"], "seconds": t["seconds"]}
+
+  config = train.default_config("rnn")
+  config.task_kwargs = {"T": RNN_T}
+  config.hidden, config.batch_size = RNN_HIDDEN, RNN_BATCH
+  task = tasks.make(config.task, center=config.center, T=RNN_T)
+  length = task.max_len
+  flops = rnn_flops(length, inputs=task.num_inputs, outputs=task.num_outputs)
+  result["flops_per_update"]["rnn"] = {
+      "formula": "6 x batch x length x weights", "batch": RNN_BATCH, "length": length,
+      "weights": rnn_weights(RNN_HIDDEN, task.num_inputs, task.num_outputs), "flops": flops,
+      "limit_flops": rnn_limit_flops(length)}
+  result["rnn_limit"] = []
+  for p in settings["rnn_populations"]:
+    log(f"limit: RNN matmul scan, population {p} ...")
+    limit = rnn_limit_rate(p, length, repeats + 2)
+    result["rnn_limit"].append(limit)
+    chunk = max(settings["min_chunk"], settings["rnn_chunk"] // p)
+    log(f"engine: RNN addition T={RNN_T}, population {p}, chunks of {chunk} ...")
+    r = engine_rate(config, p, chunk, repeats)
+    rows.append({"workload": "rnn", "kind": "rnn", "flops_per_update": flops,
+                 "gflops": r["member_updates_per_s"] * flops / 1e9,
+                 "limit_gflops": limit["gflops"], **r})
+  if torch is None:
+    rnn_torch = {"skipped": "PyTorch is not installed (pip install -e \".[bench]\")"}
+  else:
+    log("pytorch: RNN ...")
+    mu = schedules.rnn_momentum(0.995, warm_mu=config.warm_mu, warm_steps=config.warm_steps)
+    t = torch_rnn(torch, task, settings["torch_steps"]["rnn"], repeats,
+                  _schedule_table(mu, settings["torch_steps"]["rnn"], repeats))
+    rnn_torch = {"updates_per_s": t["rate"], "gflops": t["rate"] * flops / 1e9,
+                 "steps": t["steps"], "seconds": t["seconds"]}
+  result["torch"] = {"available": torch is not None, **ae_torch, "rnn": rnn_torch}
+  if torch is not None:
+    result["torch"]["threads"] = torch.get_num_threads()
+
+  for row in rows:
+    row["fraction_of_matmul"] = row["gflops"] / peak
+    row["fraction_of_limit"] = row["gflops"] / row["limit_gflops"]
+    peer = result["torch"][row["workload"]]
+    row["torch_ratio"] = (row["member_updates_per_s"] / peer["updates_per_s"]
+                          if "updates_per_s" in peer else None)
+  result["rows"] = rows
+  result["checks"] = _checks(rows, result["torch"]["available"])
+  result["load_average"]["after"] = _load()
+  return result
+
+
+def _checks(rows, have_torch: bool) -> dict:
+  """The issue's targets against the measured rows (True / False / None = not measurable)."""
+  by = {(r["workload"], r["population"]): r for r in rows}
+  out = {}
+  for name in ("curves", "mnist"):
+    r = by.get((name, 1))
+    if r is not None:
+      out[f"{name}_p1_fraction_of_matmul>=0.85"] = r["fraction_of_matmul"] >= 0.85
+      out[f"{name}_p1_vs_torch>=1.5"] = (r["torch_ratio"] >= 1.5 if have_torch else None)
+  rnn = sorted((r for r in rows if r["workload"] == "rnn"), key=lambda r: r["population"])
+  if rnn:
+    one, big = rnn[0], rnn[-1]
+    out["rnn_p1_fraction_of_limit>=0.70"] = one["fraction_of_limit"] >= 0.70
+    out["rnn_p1_vs_torch>=2"] = one["torch_ratio"] >= 2.0 if have_torch else None
+    out[f"rnn_p{big['population']}_per_member>=p1"] = (
+        big["member_updates_per_s"] / big["population"] >= one["member_updates_per_s"])
+  return out
+
+
+def table(result: dict) -> str:
+  """The results as one fixed-width text table."""
+  head = (f"{'workload':10s} {'pop':>4s} {'updates/s':>10s} {'member-upd/s':>12s} "
+          f"{'GFLOP/s':>8s} {'of matmul':>9s} {'of limit':>8s} {'vs PyTorch':>10s} "
+          f"{'compile s':>9s}")
+  lines = [head, "-" * len(head)]
+  for r in result["rows"]:
+    ratio = "n/a" if r["torch_ratio"] is None else f"{r['torch_ratio']:.2f}x"
+    limit = "" if r["kind"] == "autoencoder" else f"{100 * r['fraction_of_limit']:.0f}%"
+    lines.append(
+        f"{r['workload']:10s} {r['population']:4d} {r['steps_per_s']:10.1f} "
+        f"{r['member_updates_per_s']:12.1f} {r['gflops']:8.1f} "
+        f"{100 * r['fraction_of_matmul']:8.0f}% {limit:>8s} {ratio:>10s} {r['compile_s']:9.1f}")
+  for name, t in result["torch"].items():
+    if not isinstance(t, dict):
+      continue
+    if "skipped" in t:
+      lines.append(f"{'torch ' + name:15s} skipped: {t['skipped']}")
+    else:
+      lines.append(f"{'torch ' + name:15s} {t['updates_per_s']:10.1f} updates/s "
+                   f"{t['gflops']:8.1f} GFLOP/s")
+  m = result["matmul"]
+  lines.append(f"matmul rate: {m['gflops']:.1f} GFLOP/s ({m['n']}^3 float32 GEMM, median)")
+  for limit in result["rnn_limit"]:
+    lines.append(f"RNN limit (matmul scan), population {limit['population']}: "
+                 f"{limit['gflops']:.1f} GFLOP/s")
+  for name, f in result["flops_per_update"].items():
+    lines.append(f"FLOPs/update {name}: {f['flops']:,} = {f['formula']} "
+                 f"({f['weights']:,} weights)")
+  lines.append(f"load average before {result['load_average']['before']}, "
+               f"after {result['load_average']['after']}; {result['machine']['cpu']}, "
+               f"{result['machine']['cpu_count']} CPUs")
+  return "\n".join(lines)
+
+
+def main(argv=None) -> dict:
+  """Command-line entry point; returns the results dict."""
+  parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+  parser.add_argument("--quick", action="store_true",
+                      help="small sizes, few repeats: checks that everything runs")
+  parser.add_argument("--out", default="benchmark.json", help="JSON output path")
+  args = parser.parse_args(argv)
+  result = run(quick=args.quick, log=lambda s: print(s, file=sys.stderr, flush=True))
+  out = pathlib.Path(args.out)
+  out.parent.mkdir(parents=True, exist_ok=True)
+  out.write_text(json.dumps(result, indent=1, default=float) + "\n")
+  print(table(result))
+  print(f"wrote {out}")
+  return result
+
+
+if __name__ == "__main__":
+  main()

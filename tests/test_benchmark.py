@@ -1,0 +1,217 @@
+"""The throughput benchmark: FLOP counts, its PyTorch peer, its limit scan, and a --quick run.
+
+No test here asserts a timing: timings depend on the machine and its load.
+"""
+import datetime
+import json
+import math
+import sys
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from experiments import benchmark
+from mominit import train
+
+
+# ---------------------------------------------------------------------------------------------
+# FLOP counts, from the layer sizes by hand.
+
+
+def test_autoencoder_flops_are_hand_counted():
+  # CURVES 784-400-200-100-50-25-6 and its mirror: 12 layers of fan_in * fan_out.
+  curves = 2 * (784 * 400 + 400 * 200 + 200 * 100 + 100 * 50 + 50 * 25 + 25 * 6)
+  assert curves == 840_000
+  assert benchmark.autoencoder_weights("curves") == curves
+  assert benchmark.autoencoder_flops("curves") == 6 * 200 * 840_000 == 1_008_000_000
+  assert len(benchmark.autoencoder_layers("curves")) == 12
+  # MNIST 784-1000-500-250-30 and its mirror: 8 layers.
+  mnist = 2 * (784 * 1000 + 1000 * 500 + 500 * 250 + 250 * 30)
+  assert mnist == 2_833_000
+  assert benchmark.autoencoder_flops("mnist") == 6 * 200 * 2_833_000 == 3_399_600_000
+
+
+def test_autoencoder_weights_match_the_real_model():
+  """The count is the number of kernel entries of the Flax model the engine trains."""
+  from mominit import models
+  for name in ("curves", "mnist"):
+    params = jax.eval_shape(models.autoencoder(name).init, jax.random.PRNGKey(0),
+                            jnp.zeros((1, 784)))["params"]
+    kernels = sum(math.prod(layer["kernel"].shape) for layer in params.values())
+    assert benchmark.autoencoder_weights(name) == kernels
+
+
+def test_rnn_flops_are_hand_counted():
+  # Addition T=80: inputs (value, marker), 100 tanh units, 1 linear output; sequences are padded
+  # to floor(1.1 * 80) - 1 = 87 steps.
+  from mominit import tasks
+  assert tasks.make("addition", T=80).max_len == 87
+  assert benchmark.rnn_weights(100, 2, 1) == 2 * 100 + 100 * 100 + 100 * 1 == 10_300
+  assert benchmark.rnn_flops(87) == 6 * 100 * 87 * 10_300 == 537_660_000
+  assert benchmark.rnn_limit_flops(87) == 3 * 2 * 100 * 100 * 100 * 87
+
+
+def test_rnn_limit_scan_matches_numpy():
+  """The limit scan computes the matmuls it claims (float64 NumPy loops)."""
+  rng = np.random.default_rng(0)
+  p, b, h, length = 2, 3, 4, 5
+  w = rng.normal(size=(p, h, h)).astype(np.float32)
+  h0 = rng.normal(size=(p, b, h)).astype(np.float32)
+  g0 = rng.normal(size=(p, b, h)).astype(np.float32)
+  g, dw = benchmark.rnn_limit_fn(length)(w, h0, g0)
+  for m in range(p):
+    hs, x = [], h0[m].astype(np.float64)
+    for _ in range(length):
+      x = x @ w[m]
+      hs.append(x)
+    gm, dwm = g0[m].astype(np.float64), np.zeros((h, h))
+    for x in reversed(hs):
+      dwm += x.T @ gm
+      gm = gm @ w[m].T
+    np.testing.assert_allclose(g[m], gm, rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(dw[m], dwm, rtol=1e-4, atol=1e-4)
+
+
+# ---------------------------------------------------------------------------------------------
+# The engine's divergence handling, which its fast path depends on.
+
+
+def _linear_problem():
+  """Every member minimises loss(w) = -w for one scalar w (gradient -1) with plain SGD."""
+  return train.Problem(
+      init_params=lambda key, hp, data: {"w": jnp.zeros((), jnp.float32)},
+      loss=lambda params, key, step, order, data: -params["w"],
+      evaluate=lambda params, key, data: {"w": params["w"]},
+      momentum=lambda hp: (lambda t: jnp.zeros((), jnp.float32)),
+      data={}, num_train=0, error_names=("w",))
+
+
+@pytest.mark.parametrize("chunks", [[(0, 4), (4, 6)], [(0, 10)], [(0, 2), (2, 2), (4, 6)]])
+def test_engine_freezes_a_member_whose_parameters_overflow(chunks):
+  """Loss -w, learning rate 1e38: w = 0, 1e38, 2e38, 3e38 and then inf (float32 max 3.4e38),
+  while every loss stays finite. The update at step 3 goes bad, so the member must freeze at
+  w = 3e38 with diverged_at 3, wherever the chunk boundaries fall; a calm member beside it
+  must end where it ends alone."""
+  config = train.default_config("rnn")
+  config.chunk = 10
+  members = [{"seed": 0, "rule": "sgd", "mu_max": 0.0, "learning_rate": lr, "input_scale": 0.0}
+             for lr in (1e38, 0.5)]
+  engine = train.Engine(config, _linear_problem(), members)
+  state = engine.init()
+  for start, n in chunks:
+    state, _ = engine.run_chunk(state, start, n)
+  w = np.float32(0)
+  for _ in range(3):
+    w = w + np.float32(1e38)
+  with np.errstate(over="ignore"):
+    assert np.isfinite(w) and not np.isfinite(w + np.float32(1e38))
+  assert np.asarray(state.params["w"])[0] == w
+  assert np.asarray(state.alive).tolist() == [False, True]
+  assert np.asarray(state.diverged_at).tolist() == [3, -1]
+  assert engine.reruns == 1
+  assert np.asarray(state.params["w"])[1] == np.float32(10 * 0.5)  # ten updates of +0.5
+  assert engine.trace_counts["chunk"] == 1  # the rerun reuses the compiled chunk
+
+
+# ---------------------------------------------------------------------------------------------
+# The PyTorch peer trains the same model with the same rule.
+
+def _require_torch():
+  return pytest.importorskip("torch", reason="PyTorch is optional (pip install -e '.[bench]')")
+
+
+def test_torch_autoencoder_does_the_same_nag_updates():
+  """Three updates of the PyTorch loop (constant mu, where torch's Nesterov SGD equals the
+  paper's NAG in look-ahead form) match mominit.nag on the Flax model from the same weights
+  and minibatches."""
+  torch_ = _require_torch()
+  from mominit import losses, models, momentum
+  import optax
+  mu, lr = 0.9, 0.005
+  peer = benchmark.torch_autoencoder(torch_, "curves", 600, 0, 1, lambda t: mu, lr)
+  linear = [m for m in peer["model"] if isinstance(m, torch_.nn.Linear)]
+  names = [f"{'encoder' if i < 6 else 'decoder'}_{i % 6}" for i in range(12)]
+  params = {name: {"kernel": jnp.asarray(m.weight.detach().numpy().T),
+                   "bias": jnp.asarray(m.bias.detach().numpy())}
+            for name, m in zip(names, linear)}
+  model = models.autoencoder("curves")
+  data = peer["data"].numpy()
+  tx = momentum.nag(lr, mu)
+  opt_state = tx.init(params)
+
+  def loss_fn(p, x):
+    return losses.sigmoid_cross_entropy(model.apply({"params": p}, x), x)
+
+  for t in range(3):
+    peer_loss = float(peer["step"]())
+    order = peer["state"]["order"].numpy()
+    x = jnp.asarray(data[order[t * 200:(t + 1) * 200]])
+    loss, grads = jax.value_and_grad(loss_fn)(params, x)
+    np.testing.assert_allclose(peer_loss, loss, rtol=1e-5)
+    updates, opt_state = tx.update(grads, opt_state, params)
+    params = optax.apply_updates(params, updates)
+  for name, m in zip(names, linear):
+    np.testing.assert_allclose(m.weight.detach().numpy().T, params[name]["kernel"], atol=2e-6)
+
+
+def test_torch_rnn_computes_the_mominit_loss():
+  """nn.RNN + Linear with the TanhRNN's weights gives mominit's masked squared error."""
+  torch_ = _require_torch()
+  from mominit import losses, models, tasks
+  task = tasks.make("addition", T=10)
+  peer = benchmark.torch_rnn(torch_, task, 0, 1, lambda t: 0.9, hidden=8, batch=5, pool=1)
+  rnn, readout = peer["model"]
+  params = {"W_xh": rnn.weight_ih_l0.detach().numpy().T,
+            "W_hh": rnn.weight_hh_l0.detach().numpy().T,
+            "b_h": (rnn.bias_ih_l0 + rnn.bias_hh_l0).detach().numpy(),
+            "W_hy": readout.weight.detach().numpy().T, "b_y": readout.bias.detach().numpy()}
+  inputs, targets, mask = (x.numpy() for x in peer["batches"][0])
+  out = models.TanhRNN(num_outputs=1, hidden=8).apply({"params": params}, jnp.asarray(inputs))
+  expected = losses.masked_squared_error(out, targets, mask)
+  np.testing.assert_allclose(float(peer["step"]()), expected, rtol=1e-5)
+
+
+# ---------------------------------------------------------------------------------------------
+# The --quick run, as CI runs it (without PyTorch).
+
+
+def test_quick_benchmark_writes_wellformed_json(tmp_path, monkeypatch, capsys):
+  monkeypatch.setitem(sys.modules, "torch", None)  # as in CI, where only .[test] is installed
+  out = tmp_path / "bench" / "benchmark.json"
+  benchmark.main(["--quick", "--out", str(out)])
+  printed = capsys.readouterr().out
+  result = json.loads(out.read_text())
+
+  datetime.datetime.fromisoformat(result["date"])
+  assert result["quick"] is True
+  assert result["versions"]["jax"] == jax.__version__ and result["versions"]["torch"] is None
+  assert result["machine"]["cpu_count"] >= 1
+  assert result["torch"]["available"] is False
+  for name in ("curves", "rnn"):
+    assert "not installed" in result["torch"][name]["skipped"]
+    assert f"torch {name}" in printed and "skipped" in printed
+
+  peak = result["matmul"]["gflops"]
+  assert peak > 0 and result["matmul"]["flops"] == 2 * result["matmul"]["n"] ** 3
+  expected = {("curves", p) for p in benchmark.QUICK["autoencoders"]["curves"]} | {
+      ("rnn", p) for p in benchmark.QUICK["rnn_populations"]}
+  assert {(r["workload"], r["population"]) for r in result["rows"]} == expected
+  flops = {"curves": 1_008_000_000, "rnn": 537_660_000}  # hand counts (tests above)
+  for r in result["rows"]:
+    assert r["flops_per_update"] == flops[r["workload"]]
+    assert r["steps_per_s"] > 0 and r["compile_s"] >= 0
+    assert r["member_updates_per_s"] == pytest.approx(r["population"] * r["steps_per_s"])
+    assert r["gflops"] == pytest.approx(r["member_updates_per_s"] * r["flops_per_update"] / 1e9)
+    assert r["fraction_of_matmul"] == pytest.approx(r["gflops"] / peak)
+    assert r["torch_ratio"] is None
+    assert r["alive"] == r["population"]
+    assert r["compilations"]["chunk"] == 1  # timed chunks never recompile
+  limits = {l["population"]: l["gflops"] for l in result["rnn_limit"]}
+  for r in result["rows"]:
+    if r["workload"] == "rnn":
+      assert r["fraction_of_limit"] == pytest.approx(r["gflops"] / limits[r["population"]])
+  assert result["checks"]["curves_p1_vs_torch>=1.5"] is None
+  assert isinstance(result["checks"]["curves_p1_fraction_of_matmul>=0.85"], bool)
+  assert "workload" in printed and "GFLOP/s" in printed
