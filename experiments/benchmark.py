@@ -21,9 +21,12 @@ Measures, in one process and on the default JAX device:
   those rows say so;
 - the compile time of the engine's first chunk.
 
-It prints one table and writes every number to JSON with the machine, the library versions, the
-load average before and after, and the date. Timings on a shared machine are only meaningful
-when the load average is well below the number of cores: the JSON records it.
+Every rate is the median of repeats. The repeats of the numbers a row compares (the GEMM, the
+engine at each population size, the RNN limit scans and the PyTorch loop of one workload) run
+round-robin, so that a burst of load from other processes slows them alike. The benchmark prints
+one table and writes every number to JSON with the machine, the library versions, the load
+average around each workload, and the date. Timings on a shared machine are only meaningful
+when the load average stays below the number of cores: the table shows it.
 """
 import argparse
 import datetime
@@ -50,8 +53,8 @@ FULL = {
     "gemm_size": 4096, "repeats": 5,
     "autoencoders": {"curves": (1, 4, 16), "mnist": (1, 4, 16)},
     "ae_train_cases": {"curves": 20_000, "mnist": 60_000},
-    "ae_chunk": 200, "rnn_populations": (1, 8, 32), "rnn_chunk": 200, "min_chunk": 10,
-    "torch_steps": {"autoencoder": 100, "rnn": 100},
+    "ae_chunk": 100, "rnn_populations": (1, 8, 32), "rnn_chunk": 100, "min_chunk": 5,
+    "torch_steps": {"autoencoder": 50, "rnn": 50},
 }
 QUICK = {
     "gemm_size": 512, "repeats": 2,
@@ -102,29 +105,49 @@ def rnn_limit_flops(length: int, batch: int = RNN_BATCH, hidden: int = RNN_HIDDE
 
 
 # ---------------------------------------------------------------------------------------------
-# Timing helpers.
+# Timing. Every measurement is a `Timer` that runs one repeat at a time, and the repeats of all
+# measurements that are compared with each other run round-robin (`interleave`): on a shared
+# machine a burst of load then slows every measurement alike instead of one row of the table.
 
 
-def _median_seconds(fn, repeats: int) -> tuple[float, list[float]]:
-  """Runs ``fn()`` (which must block until done) ``repeats`` times; median and all wall times."""
-  times = []
-  for _ in range(repeats):
+class Timer:
+  """One measurement: ``once()`` runs one repeat (blocking) and does ``units`` of work.
+
+  Attributes:
+    units: work per repeat (FLOPs, updates, ...).
+    seconds: wall time of every timed repeat so far.
+    info: extra numbers for the JSON (compile time, chunk length, ...).
+  """
+
+  def __init__(self, once, units: float, **info):
+    self.once, self.units, self.info, self.seconds = once, units, info, []
+
+  def time_once(self) -> None:
     t0 = time.perf_counter()
-    fn()
-    times.append(time.perf_counter() - t0)
-  return statistics.median(times), times
+    self.once()
+    self.seconds.append(time.perf_counter() - t0)
+
+  @property
+  def rate(self) -> float:
+    """Units per second over the median repeat."""
+    return self.units / statistics.median(self.seconds)
 
 
-def matmul_rate(n: int, repeats: int) -> dict:
-  """GFLOP/s of an [n, n] x [n, n] float32 GEMM through ``jax.jit`` (median of repeats)."""
+def interleave(timers, repeats: int) -> None:
+  """Times ``repeats`` rounds, each running every timer once, in order."""
+  for _ in range(repeats):
+    for timer in timers:
+      timer.time_once()
+
+
+def gemm_timer(n: int) -> Timer:
+  """An [n, n] x [n, n] float32 GEMM through ``jax.jit``; units are FLOPs (2 n^3)."""
   ka, kb = jax.random.split(jax.random.PRNGKey(0))
   a = jax.random.normal(ka, (n, n), jnp.float32)
   b = jax.random.normal(kb, (n, n), jnp.float32)
   gemm = jax.jit(jnp.matmul)
   gemm(a, b).block_until_ready()
-  median, times = _median_seconds(lambda: gemm(a, b).block_until_ready(), repeats)
-  flops = 2 * n ** 3
-  return {"n": n, "flops": flops, "gflops": flops / median / 1e9, "seconds": times}
+  return Timer(lambda: gemm(a, b).block_until_ready(), 2 * n ** 3, n=n)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -140,20 +163,21 @@ def _members(population: int, kind: str) -> dict:
           "learning_rate": [1e-4], "input_scale": [0.0]}
 
 
-def engine_rate(config, population: int, chunk: int, repeats: int, data=None) -> dict:
-  """Times ``Engine.run_chunk`` for a population of seeds of ``config``.
+def engine_timer(config, population: int, chunk: int, data=None) -> Timer:
+  """``Engine.run_chunk`` of ``chunk`` updates for a population of seeds of ``config``.
+
+  Builds the engine and runs (and times) the first, compiling chunk; each ``once()`` then runs
+  the next chunk. Units are member-updates (population x chunk).
 
   Args:
     config: an engine config (``mominit.train.default_config``); its sweep is replaced.
     population: number of members.
     chunk: updates per timed ``run_chunk`` call.
-    repeats: timed calls after the first (compiling) one.
     data: ``mominit.data.Dataset`` for autoencoders.
 
   Returns:
-    dict with ``steps_per_s`` (population updates per second), ``member_updates_per_s``,
-    ``first_chunk_s`` (trace + compile + one chunk), ``compile_s`` (first chunk minus a timed
-    one), ``chunk``, ``seconds`` (the timed calls) and ``alive`` (members still training).
+    A :class:`Timer` whose ``info`` holds ``population``, ``chunk``, ``first_chunk_s`` (trace +
+    compile + one chunk) and the ``engine`` and its ``state`` (a one-element list).
   """
   from mominit import train  # pylint: disable=import-outside-toplevel
   config = config.copy_and_resolve_references()
@@ -161,25 +185,32 @@ def engine_rate(config, population: int, chunk: int, repeats: int, data=None) ->
   for axis, values in _members(population, config.kind).items():
     config.sweep[axis] = tuple(values)
   train.validate_config(config)
-  members = train.population(config)
-  engine = train.Engine(config, train.make_problem(config, data=data), members)
+  engine = train.Engine(config, train.make_problem(config, data=data),
+                        train.population(config))
   state = jax.block_until_ready(engine.init())
   t0 = time.perf_counter()
   state, _ = jax.block_until_ready(engine.run_chunk(state, 0, chunk))
   first = time.perf_counter() - t0
   holder = {"state": state, "start": chunk}
 
-  def one_chunk():
+  def once():
     holder["state"], _ = jax.block_until_ready(
         engine.run_chunk(holder["state"], holder["start"], chunk))
     holder["start"] += chunk
 
-  median, times = _median_seconds(one_chunk, repeats)
-  return {"population": population, "chunk": chunk, "steps_per_s": chunk / median,
-          "member_updates_per_s": population * chunk / median, "first_chunk_s": first,
-          "compile_s": max(first - median, 0.0), "seconds": times,
-          "alive": int(np.sum(np.asarray(holder["state"].alive)[:population])),
-          "compilations": dict(engine.trace_counts)}
+  return Timer(once, population * chunk, population=population, chunk=chunk,
+               first_chunk_s=first, engine=engine, holder=holder)
+
+
+def _engine_row(timer: Timer) -> dict:
+  """The JSON numbers of an engine timer."""
+  info, median = timer.info, statistics.median(timer.seconds)
+  p, chunk = info["population"], info["chunk"]
+  return {"population": p, "chunk": chunk, "steps_per_s": chunk / median,
+          "member_updates_per_s": p * chunk / median, "first_chunk_s": info["first_chunk_s"],
+          "compile_s": max(info["first_chunk_s"] - median, 0.0), "seconds": timer.seconds,
+          "alive": int(np.sum(np.asarray(info["holder"]["state"].alive)[:p])),
+          "compilations": dict(info["engine"].trace_counts)}
 
 
 def synthetic_dataset(num_train: int, num_test: int = 200, width: int = 784, seed: int = 0):
@@ -216,20 +247,18 @@ def rnn_limit_fn(length: int):
   return jax.jit(jax.vmap(one))
 
 
-def rnn_limit_rate(population: int, length: int, repeats: int, batch: int = RNN_BATCH,
-                   hidden: int = RNN_HIDDEN) -> dict:
-  """GFLOP/s of :func:`rnn_limit_fn` for ``population`` members (median of repeats). W is
-  orthogonal so the values neither blow up nor become denormal."""
+def rnn_limit_timer(population: int, length: int, batch: int = RNN_BATCH,
+                    hidden: int = RNN_HIDDEN) -> Timer:
+  """:func:`rnn_limit_fn` for ``population`` members; units are FLOPs. W is orthogonal so the
+  values neither blow up nor become denormal."""
   key = jax.random.PRNGKey(0)
   w = jnp.linalg.qr(jax.random.normal(key, (population, hidden, hidden), jnp.float32))[0]
   h0 = jax.random.normal(jax.random.fold_in(key, 1), (population, batch, hidden), jnp.float32)
   g0 = jax.random.normal(jax.random.fold_in(key, 2), (population, batch, hidden), jnp.float32)
   fn = rnn_limit_fn(length)
   jax.block_until_ready(fn(w, h0, g0))
-  median, times = _median_seconds(lambda: jax.block_until_ready(fn(w, h0, g0)), repeats)
-  flops = population * rnn_limit_flops(length, batch, hidden)
-  return {"population": population, "flops": flops, "gflops": flops / median / 1e9,
-          "seconds": times}
+  return Timer(lambda: jax.block_until_ready(fn(w, h0, g0)),
+               population * rnn_limit_flops(length, batch, hidden), population=population)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -247,9 +276,8 @@ def _torch():
   return torch
 
 
-def torch_autoencoder(torch, name: str, num_train: int, steps: int, repeats: int,
-                      momentum_fn, learning_rate: float = 0.005, batch: int = AE_BATCH,
-                      seed: int = 0):
+def torch_autoencoder(torch, name: str, num_train: int, momentum_fn,
+                      learning_rate: float = 0.005, batch: int = AE_BATCH, seed: int = 0):
   """A plain PyTorch training loop of autoencoder ``name``: returns the training objects.
 
   The net mirrors ``mominit.models.autoencoder``: logistic hidden units, a linear code layer
@@ -260,8 +288,6 @@ def torch_autoencoder(torch, name: str, num_train: int, steps: int, repeats: int
     torch: the ``torch`` module (see ``_torch``).
     name: "curves" or "mnist" (the layer sizes of ``mominit.models.AUTOENCODER_SIZES``).
     num_train: training cases (uniform random pixels).
-    steps: updates per timing (0: build only, do not time).
-    repeats: timings.
     momentum_fn: ``t -> mu_t`` as a Python float (set on the optimizer before every update).
     learning_rate: eps.
     batch: minibatch size.
@@ -269,8 +295,7 @@ def torch_autoencoder(torch, name: str, num_train: int, steps: int, repeats: int
 
   Returns:
     dict with ``model``, ``optimizer``, ``data`` ([N, D] tensor), ``state`` (``t`` and the
-    epoch's ``order``), ``step()`` (one update; returns the loss) and, when ``steps`` > 0,
-    ``rate`` (updates/s, median of ``repeats`` timings of ``steps`` updates).
+    epoch's ``order``) and ``step()`` (one update; returns the loss).
   """
   nn = torch.nn
   torch.manual_seed(seed)
@@ -304,15 +329,11 @@ def torch_autoencoder(torch, name: str, num_train: int, steps: int, repeats: int
     state["t"] = t + 1
     return loss.detach()
 
-  out = {"model": model, "optimizer": optimizer, "data": data, "state": state, "step": step}
-  if steps:
-    out.update(_time_torch_steps(step, steps, repeats))
-  return out
+  return {"model": model, "optimizer": optimizer, "data": data, "state": state, "step": step}
 
 
-def torch_rnn(torch, task, steps: int, repeats: int, momentum_fn, learning_rate: float = 1e-4,
-              batch: int = RNN_BATCH, hidden: int = RNN_HIDDEN, seed: int = 0,
-              pool: int = 8):
+def torch_rnn(torch, task, momentum_fn, learning_rate: float = 1e-4, batch: int = RNN_BATCH,
+              hidden: int = RNN_HIDDEN, seed: int = 0, pool: int = 8):
   """A plain PyTorch training loop of the tanh RNN (``torch.nn.RNN`` + a linear readout).
 
   Minibatches are drawn beforehand from ``task.sample`` (a pool of ``pool`` batches used in
@@ -322,13 +343,13 @@ def torch_rnn(torch, task, steps: int, repeats: int, momentum_fn, learning_rate:
   Args:
     torch: the ``torch`` module.
     task: a ``mominit.tasks`` problem with a linear readout (e.g. addition).
-    steps, repeats, momentum_fn, learning_rate, batch, seed: as for ``torch_autoencoder``.
+    momentum_fn, learning_rate, batch, seed: as for ``torch_autoencoder``.
     hidden: tanh units.
     pool: number of pre-drawn minibatches.
 
   Returns:
     dict with ``model`` (``(rnn, readout)``), ``optimizer``, ``batches`` (the pool, as
-    ``(inputs, targets, mask)`` tensors), ``step()`` and, when ``steps`` > 0, ``rate``.
+    ``(inputs, targets, mask)`` tensors) and ``step()``.
   """
   nn = torch.nn
   torch.manual_seed(seed)
@@ -358,29 +379,27 @@ def torch_rnn(torch, task, steps: int, repeats: int, momentum_fn, learning_rate:
     state["t"] = t + 1
     return loss.detach()
 
-  out = {"model": (rnn, readout), "optimizer": optimizer, "batches": batches, "step": step}
-  if steps:
-    out.update(_time_torch_steps(step, steps, repeats))
-  return out
+  return {"model": (rnn, readout), "optimizer": optimizer, "batches": batches, "step": step}
 
 
-def _schedule_table(schedule, steps: int, repeats: int):
+def schedule_table(schedule, steps: int):
   """A JAX momentum schedule as a host-side lookup ``t -> float`` for the PyTorch loops (so
-  they do not dispatch a JAX computation at every update)."""
-  values = np.asarray(schedule(jnp.arange(3 + steps * repeats + 1)), np.float64).tolist()
-  return lambda t: values[min(t, len(values) - 1)]
+  they do not dispatch a JAX computation at every update); constant after ``steps``."""
+  values = np.asarray(schedule(jnp.arange(steps + 1)), np.float64).tolist()
+  return lambda t: values[min(t, steps)]
 
 
-def _time_torch_steps(step, steps: int, repeats: int) -> dict:
-  for _ in range(min(steps, 3)):  # warm-up: allocator, thread pool
+def torch_timer(step, steps: int) -> Timer:
+  """``steps`` updates of a PyTorch loop per repeat (after 3 warm-up updates); units are
+  updates."""
+  for _ in range(3):  # allocator, thread pool
     step()
 
-  def run():
+  def once():
     for _ in range(steps):
       step()
 
-  median, times = _median_seconds(run, repeats)
-  return {"rate": steps / median, "steps": steps, "seconds": times}
+  return Timer(once, steps, steps=steps)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -445,16 +464,31 @@ def run(quick: bool = False, log=print) -> dict:
           "updates/s is population updates per second; member-updates/s multiplies it by the "
           "population; GFLOP/s counts every member.",
           "Ratios to PyTorch compare member-updates/s with one PyTorch training loop.",
+          "load_average: the 1-, 5- and 15-minute load averages before and after each "
+          "measurement; with more runnable processes than cores the timings mean little.",
       ]}
   repeats = settings["repeats"]
-
+  skipped = {"skipped": "PyTorch is not installed (pip install -e \".[bench]\")"}
   log(f"matmul rate: {settings['gemm_size']}^3 float32 GEMM ...")
-  result["matmul"] = matmul_rate(settings["gemm_size"], repeats + 2)
-  peak = result["matmul"]["gflops"]
-
-  rows = []
+  gemm = gemm_timer(settings["gemm_size"])
+  rows, peers, limits = [], {}, {}
   result["flops_per_update"] = {}
-  ae_torch = {}
+
+  def measure(group, timers, peer):
+    """Round-robin repeats of the GEMM, a group's engine timers, its limit timers and its
+    PyTorch peer; records the load average around them."""
+    log(f"timing {group}: {repeats} interleaved rounds ...")
+    load = _load()
+    everything = [gemm] + timers + list(limits.get(group, {}).values()) + (
+        [peer] if peer else [])
+    interleave(everything, repeats)
+    after = _load()
+    for timer in timers:
+      rows.append({"workload": group, **_engine_row(timer), "load_average": [load, after]})
+    peers[group] = skipped if peer is None else {
+        "updates_per_s": peer.rate, "steps": peer.info["steps"], "seconds": peer.seconds,
+        "load_average": [load, after]}
+
   for name, populations in settings["autoencoders"].items():
     flops = autoencoder_flops(name)
     result["flops_per_update"][name] = {
@@ -464,25 +498,21 @@ def run(quick: bool = False, log=print) -> dict:
     config = train.default_config("autoencoder")
     config.dataset = name
     data = synthetic_dataset(settings["ae_train_cases"][name])
+    timers = []
     for p in populations:
       chunk = max(settings["min_chunk"], settings["ae_chunk"] // p)
-      log(f"engine: {name} autoencoder, population {p}, chunks of {chunk} ...")
-      r = engine_rate(config, p, chunk, repeats, data=data)
-      rows.append({"workload": name, "kind": "autoencoder", "flops_per_update": flops,
-                   "gflops": r["member_updates_per_s"] * flops / 1e9,
-                   "limit_gflops": peak, **r})
-    if torch is None:
-      ae_torch[name] = {"skipped": "PyTorch is not installed (pip install -e \".[bench]\")"}
-    else:
-      log(f"pytorch: {name} autoencoder ...")
+      log(f"engine: {name} autoencoder, population {p}, chunks of {chunk} (compiling) ...")
+      timers.append(engine_timer(config, p, chunk, data=data))
+    peer = None
+    if torch is not None:
+      steps = settings["torch_steps"]["autoencoder"]
       mu = schedules.final_phase(schedules.sutskever_momentum(0.99, period=250),
                                  config.steps, config.final_steps, config.final_mu)
-      t = torch_autoencoder(torch, name, settings["ae_train_cases"][name],
-                            settings["torch_steps"]["autoencoder"], repeats,
-                            _schedule_table(mu, settings["torch_steps"]["autoencoder"],
-                                            repeats))
-      ae_torch[name] = {"updates_per_s": t["rate"], "gflops": t["rate"] * flops / 1e9,
-                        "steps": t["steps"], "seconds": t["seconds"]}
+      peer = torch_timer(torch_autoencoder(
+          torch, name, settings["ae_train_cases"][name],
+          schedule_table(mu, 3 + steps * repeats))["step"], steps)
+    measure(name, timers, peer)
+    del timers, data
 
   config = train.default_config("rnn")
   config.task_kwargs = {"T": RNN_T}
@@ -494,27 +524,36 @@ def run(quick: bool = False, log=print) -> dict:
       "formula": "6 x batch x length x weights", "batch": RNN_BATCH, "length": length,
       "weights": rnn_weights(RNN_HIDDEN, task.num_inputs, task.num_outputs), "flops": flops,
       "limit_flops": rnn_limit_flops(length)}
-  result["rnn_limit"] = []
+  timers, limits["rnn"] = [], {}
   for p in settings["rnn_populations"]:
-    log(f"limit: RNN matmul scan, population {p} ...")
-    limit = rnn_limit_rate(p, length, repeats + 2)
-    result["rnn_limit"].append(limit)
+    limits["rnn"][p] = rnn_limit_timer(p, length)
     chunk = max(settings["min_chunk"], settings["rnn_chunk"] // p)
-    log(f"engine: RNN addition T={RNN_T}, population {p}, chunks of {chunk} ...")
-    r = engine_rate(config, p, chunk, repeats)
-    rows.append({"workload": "rnn", "kind": "rnn", "flops_per_update": flops,
-                 "gflops": r["member_updates_per_s"] * flops / 1e9,
-                 "limit_gflops": limit["gflops"], **r})
-  if torch is None:
-    rnn_torch = {"skipped": "PyTorch is not installed (pip install -e \".[bench]\")"}
-  else:
-    log("pytorch: RNN ...")
+    log(f"engine: RNN addition T={RNN_T}, population {p}, chunks of {chunk} (compiling) ...")
+    timers.append(engine_timer(config, p, chunk))
+  peer = None
+  if torch is not None:
+    steps = settings["torch_steps"]["rnn"]
     mu = schedules.rnn_momentum(0.995, warm_mu=config.warm_mu, warm_steps=config.warm_steps)
-    t = torch_rnn(torch, task, settings["torch_steps"]["rnn"], repeats,
-                  _schedule_table(mu, settings["torch_steps"]["rnn"], repeats))
-    rnn_torch = {"updates_per_s": t["rate"], "gflops": t["rate"] * flops / 1e9,
-                 "steps": t["steps"], "seconds": t["seconds"]}
-  result["torch"] = {"available": torch is not None, **ae_torch, "rnn": rnn_torch}
+    peer = torch_timer(torch_rnn(torch, task, schedule_table(mu, 3 + steps * repeats))["step"],
+                       steps)
+  measure("rnn", timers, peer)
+  del timers
+
+  peak = gemm.rate / 1e9
+  result["matmul"] = {"n": gemm.info["n"], "flops": gemm.units, "gflops": peak,
+                      "seconds": gemm.seconds}
+  result["rnn_limit"] = [{"population": p, "flops": t.units, "gflops": t.rate / 1e9,
+                          "seconds": t.seconds} for p, t in limits["rnn"].items()]
+  limit_of = {p: t.rate / 1e9 for p, t in limits["rnn"].items()}
+  for row in rows:
+    row["flops_per_update"] = result["flops_per_update"][row["workload"]]["flops"]
+    row["kind"] = "rnn" if row["workload"] == "rnn" else "autoencoder"
+    row["gflops"] = row["member_updates_per_s"] * row["flops_per_update"] / 1e9
+    row["limit_gflops"] = limit_of[row["population"]] if row["kind"] == "rnn" else peak
+  for name, peer in peers.items():
+    if "updates_per_s" in peer:
+      peer["gflops"] = peer["updates_per_s"] * result["flops_per_update"][name]["flops"] / 1e9
+  result["torch"] = {"available": torch is not None, **peers}
   if torch is not None:
     result["torch"]["threads"] = torch.get_num_threads()
 
@@ -549,11 +588,18 @@ def _checks(rows, have_torch: bool) -> dict:
   return out
 
 
+def _load_text(pair) -> str:
+  """The larger 1-minute load average of a measurement's start and end, as text."""
+  if not pair or None in pair:
+    return "?"
+  return f"{max(p[0] for p in pair):.1f}"
+
+
 def table(result: dict) -> str:
   """The results as one fixed-width text table."""
   head = (f"{'workload':10s} {'pop':>4s} {'updates/s':>10s} {'member-upd/s':>12s} "
           f"{'GFLOP/s':>8s} {'of matmul':>9s} {'of limit':>8s} {'vs PyTorch':>10s} "
-          f"{'compile s':>9s}")
+          f"{'compile s':>9s} {'load':>5s}")
   lines = [head, "-" * len(head)]
   for r in result["rows"]:
     ratio = "n/a" if r["torch_ratio"] is None else f"{r['torch_ratio']:.2f}x"
@@ -561,7 +607,8 @@ def table(result: dict) -> str:
     lines.append(
         f"{r['workload']:10s} {r['population']:4d} {r['steps_per_s']:10.1f} "
         f"{r['member_updates_per_s']:12.1f} {r['gflops']:8.1f} "
-        f"{100 * r['fraction_of_matmul']:8.0f}% {limit:>8s} {ratio:>10s} {r['compile_s']:9.1f}")
+        f"{100 * r['fraction_of_matmul']:8.0f}% {limit:>8s} {ratio:>10s} {r['compile_s']:9.1f} "
+        f"{_load_text(r.get('load_average')):>5s}")
   for name, t in result["torch"].items():
     if not isinstance(t, dict):
       continue
@@ -569,7 +616,7 @@ def table(result: dict) -> str:
       lines.append(f"{'torch ' + name:15s} skipped: {t['skipped']}")
     else:
       lines.append(f"{'torch ' + name:15s} {t['updates_per_s']:10.1f} updates/s "
-                   f"{t['gflops']:8.1f} GFLOP/s")
+                   f"{t['gflops']:8.1f} GFLOP/s   load {_load_text(t.get('load_average'))}")
   m = result["matmul"]
   lines.append(f"matmul rate: {m['gflops']:.1f} GFLOP/s ({m['n']}^3 float32 GEMM, median)")
   for limit in result["rnn_limit"]:
@@ -591,7 +638,9 @@ def main(argv=None) -> dict:
                       help="small sizes, few repeats: checks that everything runs")
   parser.add_argument("--out", default="benchmark.json", help="JSON output path")
   args = parser.parse_args(argv)
+  t0 = time.perf_counter()
   result = run(quick=args.quick, log=lambda s: print(s, file=sys.stderr, flush=True))
+  result["wall_s"] = time.perf_counter() - t0
   out = pathlib.Path(args.out)
   out.parent.mkdir(parents=True, exist_ok=True)
   out.write_text(json.dumps(result, indent=1, default=float) + "\n")

@@ -5,11 +5,11 @@ A *population* is the cross product of the config's sweep axes (``seed``, ``rule
 values, so one ``jax.vmap`` covers them and one compilation serves the sweep: CM and NAG share
 :func:`mominit.momentum_rule` with a traced 0/1 ``nesterov`` switch.
 
-Training runs as jit-compiled ``lax.scan`` chunks of ``config.chunk`` steps. Every chunk has the
-same static length; a traced ``num_steps`` turns the tail of a chunk into no-ops, so evaluation
-points that are not multiples of the chunk never trigger a second compilation. Data stays on the
-device: autoencoder minibatches come from a per-member, per-epoch permutation drawn from
-``fold_in(data_key, epoch)``; RNN batches are sampled on the device from ``fold_in(data_key, step)``.
+Training runs as jit-compiled chunks of at most ``config.chunk`` steps: a ``lax.fori_loop`` with
+a traced trip count, so evaluation points that are not multiples of the chunk never trigger a
+second compilation. Data stays on the device: autoencoder minibatches come from a per-member,
+per-epoch permutation drawn from ``fold_in(data_key, epoch)``; RNN batches are sampled on the
+device from ``fold_in(data_key, step)``. ``docs/performance.md`` has the throughput this reaches.
 
 Between chunks the host evaluates the paper's error at ``mominit.theta`` (for NAG the stored
 parameters are the look-ahead point), appends to ``metrics.jsonl``, updates a progress bar and
@@ -18,10 +18,12 @@ same numbers as an uninterrupted run.
 
 A member whose loss or parameters stop being finite is frozen at its last state with finite
 parameters (its reported error may still be inf/NaN: those parameters can be large enough to
-overflow the forward pass) and flagged with the step; the members are independent along the vmapped axis, so the others are not
-disturbed. With several devices the population axis is sharded over a one-axis mesh.
+overflow the forward pass) and flagged with the step; the members are independent along the
+population axis, so the others are not disturbed. With several devices the population axis is
+sharded over a one-axis mesh.
 """
 import dataclasses
+import functools
 import itertools
 import json
 import math
@@ -234,6 +236,9 @@ class Problem:
       functions as arguments, not captured, so they are not baked into the compiled program.
     num_train: number of training cases (autoencoders; 0 for RNNs).
     error_names: the keys ``evaluate`` returns.
+    batch_members_on_cpu: whether a population on one CPU device trains as one vmapped batch
+      (True) or member after member inside the compiled step (False). On GPUs and TPUs, and when
+      the population is sharded over several devices, members are always vmapped.
   """
   init_params: Callable
   loss: Callable
@@ -242,6 +247,7 @@ class Problem:
   data: dict
   num_train: int
   error_names: tuple
+  batch_members_on_cpu: bool = True
 
 
 def _block_size(n, limit=2000):
@@ -355,7 +361,11 @@ def rnn_problem(config) -> Problem:
     # mu_0 = 0 is the SGD column of Table 5: no momentum at all, also during the warm phase.
     return lambda t: jnp.where(hp["mu_max"] > 0, warm(t), 0.0)
 
-  return Problem(init_params, loss, evaluate, mu_schedule, {}, 0, ("test_loss", "zero_one"))
+  # On a CPU, vmapping the RNN's time scan over members costs more than it saves: the stacked
+  # [L, P, B, H] scan arrays must be transposed for every batched matmul around the scan, and
+  # XLA:CPU runs a batched [P, 100, 100] matmul as P small ones anyway (docs/performance.md).
+  return Problem(init_params, loss, evaluate, mu_schedule, {}, 0, ("test_loss", "zero_one"),
+                 batch_members_on_cpu=False)
 
 
 def make_problem(config, data=None) -> Problem:
@@ -382,18 +392,42 @@ def _all_finite(tree):
 
 _NEVER = np.iinfo(np.int32).max  # `stop_at` of a member that is not stopped
 
+# XLA:CPU options for the chunk: with region analysis, copy insertion sees that the loop-carried
+# parameters and velocities can be updated in place, instead of copying them at every step.
+_CPU_CHUNK_OPTIONS = {"xla_cpu_copy_insertion_use_region_analysis": True}
+
+
+@functools.lru_cache(maxsize=None)
+def _cpu_options_supported() -> bool:
+  try:
+    jax.jit(lambda x: x + 1, compiler_options=_CPU_CHUNK_OPTIONS).lower(
+        np.float32(0)).compile()
+  except Exception:  # pylint: disable=broad-except  (an XLA without this option: run without)
+    return False
+  return True
+
+
+def _chunk_compiler_options(devices) -> Optional[dict]:
+  """The compiler options for the chunk on these devices (None where none apply or the
+  installed XLA does not know them)."""
+  if any(d.platform != "cpu" for d in devices) or not _cpu_options_supported():
+    return None
+  return dict(_CPU_CHUNK_OPTIONS)
+
 
 class Engine:
   """Compiled init / chunk / evaluate functions for one population of one problem.
 
   A chunk is a ``lax.fori_loop`` whose trip count is traced, so every chunk length shares one
-  compilation. Divergence isolation costs no extra pass over the parameters in the common case:
-  a member's update is masked by flags known before the step (``alive``, ``step < stop_at``),
-  which XLA fuses into the optimizer's update, and the finiteness of the loss and of the new
-  parameters is only recorded (``first_bad``). When a member went bad during a chunk,
-  :meth:`run_chunk` reruns the chunk from its starting state with that member stopped at its
-  first bad step: the rerun is the same compiled program on the same inputs, so the other
-  members repeat bit for bit and the bad one ends frozen at its last finite state.
+  compilation. Members are vmapped, except that a population of one runs unbatched and, on one
+  CPU device, a problem with ``batch_members_on_cpu=False`` runs its members one after another
+  (``lax.map``) inside the step. Divergence isolation costs no extra pass over the parameters
+  in the common case: a member's update is masked by flags known before the step (``alive``,
+  ``step < stop_at``), which XLA fuses into the optimizer's update, and the finiteness of the
+  loss and of the new parameters is only recorded (``first_bad``). When a member went bad
+  during a chunk, :meth:`run_chunk` reruns the chunk from its starting state with that member
+  stopped at its first bad step: the rerun is the same compiled program on the same inputs, so
+  the other members repeat bit for bit and the bad one ends frozen at its last finite state.
 
   Attributes:
     problem: the :class:`Problem`.
@@ -423,8 +457,11 @@ class Engine:
     self.data = jax.device_put(problem.data, replicated)
     self._never = jax.device_put(np.full(len(self.hparams["seed"]), _NEVER, np.int32),
                                  self.sharding)
+    # Sequential members only on one CPU device (a sharded population axis must stay vmapped).
+    self._map_members = (not problem.batch_members_on_cpu and len(devices) == 1
+                         and devices[0].platform == "cpu")
     self._jit_init = jax.jit(self._init)
-    self._jit_chunk = jax.jit(self._run_chunk)
+    self._jit_chunk = jax.jit(self._run_chunk, compiler_options=_chunk_compiler_options(devices))
     self._jit_evaluate = jax.jit(self._evaluate)
 
   def init(self) -> MemberState:
@@ -527,6 +564,9 @@ class Engine:
     are not finite."""
     self.trace_counts["chunk"] += 1
     step_all = jax.vmap(self._step_member, in_axes=(0, 0, None, None, 0))
+    if self._map_members:
+      step_all = lambda s, hp, d, t, stop: jax.lax.map(
+          lambda m: self._step_member(m[0], m[1], d, t, m[2]), (s, hp, stop))
     if state.alive.shape[0] == 1:
       # A lone member runs unbatched: under vmap XLA drops the size-1 population axis too late
       # to fold the transposes JAX's dot_general VJP emits, so the weight gradients would come

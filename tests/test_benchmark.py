@@ -130,7 +130,7 @@ def test_torch_autoencoder_does_the_same_nag_updates():
   from mominit import losses, models, momentum
   import optax
   mu, lr = 0.9, 0.005
-  peer = benchmark.torch_autoencoder(torch_, "curves", 600, 0, 1, lambda t: mu, lr)
+  peer = benchmark.torch_autoencoder(torch_, "curves", 600, lambda t: mu, lr)
   linear = [m for m in peer["model"] if isinstance(m, torch_.nn.Linear)]
   names = [f"{'encoder' if i < 6 else 'decoder'}_{i % 6}" for i in range(12)]
   params = {name: {"kernel": jnp.asarray(m.weight.detach().numpy().T),
@@ -161,7 +161,7 @@ def test_torch_rnn_computes_the_mominit_loss():
   torch_ = _require_torch()
   from mominit import losses, models, tasks
   task = tasks.make("addition", T=10)
-  peer = benchmark.torch_rnn(torch_, task, 0, 1, lambda t: 0.9, hidden=8, batch=5, pool=1)
+  peer = benchmark.torch_rnn(torch_, task, lambda t: 0.9, hidden=8, batch=5, pool=1)
   rnn, readout = peer["model"]
   params = {"W_xh": rnn.weight_ih_l0.detach().numpy().T,
             "W_hh": rnn.weight_hh_l0.detach().numpy().T,
