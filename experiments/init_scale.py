@@ -110,7 +110,7 @@ def _scale_style(values):
 
 def plot(results: pd.DataFrame, workdirs: dict, path) -> pathlib.Path:
   """Learning curves: SI scales (left) and the Gaussian init next to SI scale 1 (right)."""
-  panels, styles, groups = {}, {}, {}
+  panels = {}
   sparse = results[results["experiment"] == "table3"]
   best = report.best_learning_rates(sparse, "train_error", SCALE_CELL)
   curves = report.read_curves(workdirs["table3"], ["train_error"])

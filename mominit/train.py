@@ -27,7 +27,6 @@ import functools
 import itertools
 import json
 import math
-import os
 import pathlib
 import time
 from typing import Any, Callable, NamedTuple, Optional

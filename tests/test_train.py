@@ -294,7 +294,6 @@ def test_diagnostics_hook(tmp_path, curves):
   """Diagnostics every 8 updates land in diagnostics.jsonl; at update 0 they match a NumPy
   forward pass of the initial parameters; and the compiled training step is the same program
   with diagnostics on or off."""
-  from mominit import models
   on = ae_config(diagnostics_every=8, diagnostics_cases=50, final_steps=0, mu_max=[0.9, 0.99])
   train.train_and_evaluate(on, tmp_path, data=curves)
   records = [json.loads(l) for l in (tmp_path / "diagnostics.jsonl").read_text().splitlines()]
@@ -315,12 +314,6 @@ def test_diagnostics_hook(tmp_path, curves):
     e = train.Engine(config, train.make_problem(config, curves), train.population(config))
     s0 = e.init()
     texts.append(e._jit_chunk.lower(s0, e.hparams, e.data, jnp.int32(0), jnp.int32(1),
-                                    *_extra_chunk_args(e)).as_text())
+                                    e._never).as_text())
   assert texts[0] == texts[1]
 
-
-def _extra_chunk_args(engine):
-  """Arguments of the compiled chunk beyond (state, hparams, data, start, num_steps)."""
-  import inspect
-  names = list(inspect.signature(engine._run_chunk).parameters)[5:]
-  return [getattr(engine, "_never")] if names == ["stop_at"] else []
