@@ -51,7 +51,9 @@ from jax.flatten_util import ravel_pytree
 import jax.numpy as jnp
 import numpy as np
 import optax
+import pandas as pd
 
+from experiments import populations
 import mominit
 from mominit import hf
 from mominit import losses
@@ -76,6 +78,11 @@ LOSS = "sigmoid_cross_entropy"
 # passes per update instead of one per stored iterate ("best"), usually the same choice.
 BACKTRACK = "walk"
 EVAL_CHUNK = 2000
+
+
+# Display name -> the `variant` key of the results rows that `experiments.claims` reads.
+VARIANTS = {"HF": "hf", "HF, no warm start": "hf_no_warm_start",
+            "HF, momentum-like": "hf_momentum_like", "HF, 1 CG step": "hf_1cg"}
 
 
 def _hf_variants(cfg):
@@ -329,6 +336,7 @@ def run(workdir, preset: str = "tiny", steps: int | None = None) -> dict:
 
   data_np = curves.generate(cfg["num_train"], 0, cfg["seed"]).train
   data = jnp.asarray(data_np)
+  baseline = populations.mean_image_error(data_np)
   model = autoencoder_from_sizes(cfg["sizes"], output="logistic", init="sparse")
   apply_fn = lambda p, x: model.apply(p, x)
   # Jitted: the sparse initializer run eagerly compiles hundreds of small ops.
@@ -410,19 +418,21 @@ def run(workdir, preset: str = "tiny", steps: int | None = None) -> dict:
   rows = []
   for name, rec in records.items():
     rows.append(dict(
-        method=name, updates=rec["updates"][-1], evals=rec["evals"][-1],
-        loss_evals=rec["loss_evals"][-1], seconds=rec["seconds"][-1],
+        method=name, variant=VARIANTS.get(name, "nag"), updates=rec["updates"][-1],
+        evals=rec["evals"][-1], loss_evals=rec["loss_evals"][-1], seconds=rec["seconds"][-1],
         error_at_equal_evals=_read_at(rec, "evals", budget[0]),
         error_at_equal_time=_read_at(rec, "seconds", budget[1]),
         final_error=rec["train_error"][-1],
-        mean_cg_iters=float(np.mean(rec["cg_iters"])) if "cg_iters" in rec else None))
-  _write_table(workdir, cfg, preset, rows, budget, records, quad)
+        mean_cg_iters=float(np.mean(rec["cg_iters"])) if "cg_iters" in rec else None,
+        learning_rate=rec.get("lr")))
+  _write_table(workdir, cfg, preset, rows, budget, records, quad, baseline)
   _plot_curves(workdir, records, budget)
   _plot_quadratic(workdir, quad)
   phase("table and plots")
   result = dict(
       preset=preset, config={k: (list(v) if isinstance(v, tuple) else v) for k, v in cfg.items()},
       budget=dict(evals=budget[0], seconds=budget[1]), compile_seconds=compile_seconds,
+      baseline=baseline, initial_error=records["HF"]["train_error"][0],
       table=rows, records=records, nag_all={str(r["lr"]): r for r in nag_runs},
       quadratic=quad, phase_seconds=phases, total_seconds=time.perf_counter() - wall_start)
   with open(workdir / "hf.json", "w") as f:
@@ -433,7 +443,34 @@ def run(workdir, preset: str = "tiny", steps: int | None = None) -> dict:
   return result
 
 
-def _write_table(workdir, cfg, preset, rows, budget, records, quad):
+def results_frame(result: dict) -> pd.DataFrame:
+  """The rows `experiments.claims` checks, from the dict `run` returns (or hf.json).
+
+  Returns:
+    A DataFrame with one row per method (experiment "hf": variant "hf", "hf_no_warm_start",
+    "hf_momentum_like", "hf_1cg" or "nag"; errors at equal evaluations E, at equal wall time T
+    and at the end; the mean-image error of the training subset as `baseline`) and one row per
+    solver of the appendix quadratic (experiment "hf_quadratic": solver "cg", "pcg" or "nag",
+    NAG's mu, q after 10 iterations, after half and after all of them, and q*).
+  """
+  common = dict(preset=result["preset"], baseline=result["baseline"],
+                initial_error=result["initial_error"], steps=result["config"]["hf_steps"])
+  rows = [dict(experiment="hf", **common, **{k: r[k] for k in (
+      "method", "variant", "updates", "evals", "seconds", "mean_cg_iters", "learning_rate",
+      "error_at_equal_evals", "error_at_equal_time", "final_error")})
+          for r in result["table"]]
+  quad = result["quadratic"]
+  it = len(quad["cg"]) - 1
+  solvers = [("cg", None, quad["cg"]), ("pcg", None, quad["pcg"])] + [
+      ("nag", float(mu), q) for mu, q in quad["nag"].items()]
+  for solver, mu, q in solvers:
+    rows.append(dict(experiment="hf_quadratic", preset=result["preset"], solver=solver, mu=mu,
+                     iterations=it, q_10=q[min(10, it)], q_half=q[it // 2], q_final=q[it],
+                     q_reference=quad["q_reference"]))
+  return pd.DataFrame(rows)
+
+
+def _write_table(workdir, cfg, preset, rows, budget, records, quad, baseline):
   lines = [
       f"# HF vs NAG on CURVES ({preset} preset)", "",
       f"{cfg['num_train']} training cases, autoencoder {'-'.join(map(str, cfg['sizes']))} "
@@ -446,7 +483,8 @@ def _write_table(workdir, cfg, preset, rows, budget, records, quad):
       f"Budgets set by the main HF run ({records['HF']['updates'][-1]} updates): "
       f"E = {budget[0] / 1e6:.3f} M gradient + curvature case-evaluations, "
       f"T = {budget[1]:.2f} s optimizer wall time. Error = training squared reconstruction "
-      "error (sum over pixels, mean over cases) at theta.", "",
+      "error (sum over pixels, mean over cases) at theta; outputting the mean training image "
+      f"scores {baseline:.3f}.", "",
       "| method | updates | grad+curv evals (M) | loss-only evals (M) | wall (s) | mean CG iters "
       "| error at E | error at T | final error |",
       "|---|---|---|---|---|---|---|---|---|"]

@@ -312,6 +312,86 @@ class TestQuadratic:
         "verdict"] == verdict
 
 
+def hf_rows(errors, baseline=BASE):
+  """Rows of a hand-made HF study: errors = {variant: (error at E, error at T) or "diverged"}."""
+  rows = []
+  for variant, value in errors.items():
+    at_e, at_t = (float("nan"),) * 2 if value == "diverged" else value
+    rows.append({"experiment": "hf", "variant": variant, "method": variant,
+                 "baseline": baseline, "error_at_equal_evals": at_e, "error_at_equal_time": at_t,
+                 "final_error": at_e})
+  return pd.DataFrame(rows)
+
+
+def hf_quadratic_rows(cg, nag, q_star=-100.0, iterations=50):
+  """cg = (q after 10, q after half); nag = {mu: (q after 10, q after half)}."""
+  rows = [{"experiment": "hf_quadratic", "solver": "cg", "mu": None, "iterations": iterations,
+           "q_10": cg[0], "q_half": cg[1], "q_final": cg[1], "q_reference": q_star}]
+  rows += [{"experiment": "hf_quadratic", "solver": "nag", "mu": mu, "iterations": iterations,
+            "q_10": q[0], "q_half": q[1], "q_final": q[1], "q_reference": q_star}
+           for mu, q in nag.items()]
+  return pd.DataFrame(rows)
+
+
+class TestHessianFree:
+  # BASE = 27.6: the plateau is below 0.9 x 27.6 = 24.84, "trained" below 0.5 x 27.6 = 13.8.
+
+  @pytest.mark.parametrize("nag, hf, verdict", [
+      ((20.0, 20.0), (21.0, 25.0), claims.PASS),    # NAG ahead at E, HF on its plateau at T
+      ((10.9, 10.0), (10.0, 10.0), claims.PASS),    # 1.09 x HF at E: within 10%
+      ((12.0, 10.0), (10.0, 10.0), claims.INCONCLUSIVE),  # 1.2 x: between the margins
+      ((20.0, 10.0), (10.0, 10.0), claims.FAIL),    # 2 x a trained HF at E
+      ("diverged", (10.0, 10.0), claims.FAIL),      # a diverged NAG counts as +inf
+      ((26.0, 26.0), (40.0, 27.0), claims.INCONCLUSIVE),  # neither left the plateau
+      ((22.0, 22.0), (14.5, 14.5), claims.INCONCLUSIVE)])  # 1.52 x, but 14.5 > 13.8
+  def test_nag_comparable_to_hf(self, nag, hf, verdict):
+    out = claims.nag_comparable_to_hf(hf_rows({"nag": nag, "hf": hf}))
+    assert out["verdict"] == verdict
+    assert [c["budget"] for c in out["numbers"]] == ["equal evaluations", "equal wall time"]
+
+  def test_ratio_is_reported(self):
+    out = claims.nag_comparable_to_hf(hf_rows({"nag": (20.0, 21.0), "hf": (25.0, 28.0)}))
+    assert [c["ratio"] for c in out["numbers"]] == [pytest.approx(0.8), pytest.approx(0.75)]
+
+  @pytest.mark.parametrize("like, hf, verdict", [
+      ((15.0, 14.0), (16.0, 18.0), claims.PASS),
+      ((30.0, 30.0), (12.0, 12.0), claims.FAIL),
+      ((16.0, 16.0), (14.0, 14.0), claims.INCONCLUSIVE)])
+  def test_momentum_like_hf_works(self, like, hf, verdict):
+    out = claims.momentum_like_hf_works(hf_rows({"hf_momentum_like": like, "hf": hf}))
+    assert out["verdict"] == verdict
+
+  @pytest.mark.parametrize("warm, cold, verdict", [
+      ((20.0, 20.0), (22.0, 22.0), claims.PASS),    # 20 <= 0.95 x 22 = 20.9
+      ((21.5, 20.0), (22.0, 22.0), claims.INCONCLUSIVE),  # 21.5 > 20.9 at E
+      ((14.0, 14.0), (12.0, 12.0), claims.FAIL),    # 14 >= 1.05 x 12 = 12.6, 12 < 13.8
+      ((24.0, 24.0), (22.0, 22.0), claims.INCONCLUSIVE)])  # worse, but neither trained
+  def test_hf_warm_start_helps(self, warm, cold, verdict):
+    out = claims.hf_warm_start_helps(hf_rows({"hf": warm, "hf_no_warm_start": cold}))
+    assert out["verdict"] == verdict
+
+  @pytest.mark.parametrize("cg, nag, verdict", [
+      ((-99.0, -100.0), {0.9: (-60.0, -99.0), 0.99: (-50.0, -98.0)}, claims.PASS),
+      ((-60.0, -99.0), {0.9: (-70.0, -99.0), 0.99: (-50.0, -98.0)}, claims.FAIL),  # NAG at 10
+      ((-100.0, -100.0), {0.9: (-99.95, -100.0)}, claims.INCONCLUSIVE)])  # level within 0.1%
+  def test_cg_ahead_of_nag_on_hf_quadratic(self, cg, nag, verdict):
+    out = claims.cg_ahead_of_nag_on_hf_quadratic(hf_quadratic_rows(cg, nag))
+    assert out["verdict"] == verdict
+
+  def test_the_best_nag_mu_is_chosen_per_checkpoint(self):
+    out = claims.cg_ahead_of_nag_on_hf_quadratic(hf_quadratic_rows(
+        (-99.0, -100.0), {0.9: (-60.0, -90.0), 0.99: (-50.0, -98.0)}))
+    assert [c["nag_mu"] for c in out["numbers"]] == [0.9, 0.99]
+    assert out["numbers"][1]["nag_fraction_of_q_star"] == pytest.approx(0.98)
+
+  def test_not_run_is_inconclusive(self):
+    table = ae_rows({("nag", 0.99, 0.01): 10.0})
+    for check in (claims.nag_comparable_to_hf, claims.momentum_like_hf_works,
+                  claims.hf_warm_start_helps, claims.cg_ahead_of_nag_on_hf_quadratic):
+      out = check(table)
+      assert out["verdict"] == claims.INCONCLUSIVE and out["reason"] == "HF experiment not run"
+
+
 def test_every_claim_is_inconclusive_without_results():
   empty = pd.DataFrame(columns=["experiment"])
   out = claims.check_all(empty)

@@ -15,6 +15,7 @@ from experiments import report
 from experiments import reproduce
 from experiments import rnn
 from mominit import train
+from mominit.data import curves
 
 
 def members(cell_errors, **const):
@@ -173,6 +174,35 @@ def test_missing_or_failing_extras_are_reported(tmp_path, monkeypatch):
   assert status == 0  # extras never fail the run
   text = (tmp_path / "report.md").read_text()
   assert "module missing" in text and "glorot exploded" in text
+
+
+def test_hf_study_reaches_results_and_claims(tmp_path):
+  out = reproduce.run(tmp_path, "tiny", experiments=["hf"], progress=False)
+  assert out["failed"] == {}
+  results = pd.read_csv(tmp_path / "results.csv")
+  rows = results[results["experiment"] == "hf"].set_index("variant")
+  assert set(rows.index) == {"hf", "hf_no_warm_start", "hf_momentum_like", "hf_1cg", "nag"}
+  # The baseline is the mean-image error of the generated training subset, recomputed here.
+  x = curves.generate(2000, 0, 0).train.astype(np.float64)
+  np.testing.assert_allclose(rows["baseline"], np.mean(np.sum((x - x.mean(0))**2, axis=1)),
+                             rtol=1e-9)
+  # The main HF run sets the budgets: its error at E is its final error, and every other
+  # method ran until it had used E.
+  hf_row = rows.loc["hf"]
+  assert hf_row["error_at_equal_evals"] == hf_row["final_error"]
+  assert (rows["evals"] >= hf_row["evals"]).all()
+  quad = results[results["experiment"] == "hf_quadratic"].set_index("solver")
+  # q(0) = 0 and CG decreases q at every iteration, so its q is negative and at or above q*
+  # (float32: up to 1e-5 |q*| of rounding once CG has converged).
+  cg = quad.loc["cg"]
+  tol = 1e-5 * abs(cg["q_reference"])
+  assert cg["q_final"] <= cg["q_half"] + tol and cg["q_half"] <= cg["q_10"] + tol
+  assert cg["q_10"] < 0 and cg["q_final"] >= cg["q_reference"] - tol
+  got = {c["id"]: c for c in json.loads((tmp_path / "claims.json").read_text())}
+  for claim in ("nag_comparable_to_hf", "momentum_like_hf_works", "hf_warm_start_helps",
+                "cg_ahead_of_nag_on_hf_quadratic"):
+    assert got[claim]["numbers"], claim  # the HF rows were found and compared
+  assert "Hessian-free" in (tmp_path / "report.md").read_text()
 
 
 @pytest.fixture(scope="module")
