@@ -13,7 +13,6 @@ import numpy as np
 import pytest
 
 from experiments import benchmark
-from mominit import train
 
 
 # ---------------------------------------------------------------------------------------------
@@ -72,47 +71,6 @@ def test_rnn_limit_scan_matches_numpy():
       gm = gm @ w[m].T
     np.testing.assert_allclose(g[m], gm, rtol=1e-4, atol=1e-4)
     np.testing.assert_allclose(dw[m], dwm, rtol=1e-4, atol=1e-4)
-
-
-# ---------------------------------------------------------------------------------------------
-# The engine's divergence handling, which its fast path depends on.
-
-
-def _linear_problem():
-  """Every member minimises loss(w) = -w for one scalar w (gradient -1) with plain SGD."""
-  return train.Problem(
-      init_params=lambda key, hp, data: {"w": jnp.zeros((), jnp.float32)},
-      loss=lambda params, key, step, order, data: -params["w"],
-      evaluate=lambda params, key, data: {"w": params["w"]},
-      momentum=lambda hp: (lambda t: jnp.zeros((), jnp.float32)),
-      data={}, num_train=0, error_names=("w",))
-
-
-@pytest.mark.parametrize("chunks", [[(0, 4), (4, 6)], [(0, 10)], [(0, 2), (2, 2), (4, 6)]])
-def test_engine_freezes_a_member_whose_parameters_overflow(chunks):
-  """Loss -w, learning rate 1e38: w = 0, 1e38, 2e38, 3e38 and then inf (float32 max 3.4e38),
-  while every loss stays finite. The update at step 3 goes bad, so the member must freeze at
-  w = 3e38 with diverged_at 3, wherever the chunk boundaries fall; a calm member beside it
-  must end where it ends alone."""
-  config = train.default_config("rnn")
-  config.chunk = 10
-  members = [{"seed": 0, "rule": "sgd", "mu_max": 0.0, "learning_rate": lr, "input_scale": 0.0}
-             for lr in (1e38, 0.5)]
-  engine = train.Engine(config, _linear_problem(), members)
-  state = engine.init()
-  for start, n in chunks:
-    state, _ = engine.run_chunk(state, start, n)
-  w = np.float32(0)
-  for _ in range(3):
-    w = w + np.float32(1e38)
-  with np.errstate(over="ignore"):
-    assert np.isfinite(w) and not np.isfinite(w + np.float32(1e38))
-  assert np.asarray(state.params["w"])[0] == w
-  assert np.asarray(state.alive).tolist() == [False, True]
-  assert np.asarray(state.diverged_at).tolist() == [3, -1]
-  assert engine.reruns == 1
-  assert np.asarray(state.params["w"])[1] == np.float32(10 * 0.5)  # ten updates of +0.5
-  assert engine.trace_counts["chunk"] == 1  # the rerun reuses the compiled chunk
 
 
 # ---------------------------------------------------------------------------------------------

@@ -11,6 +11,7 @@ import pytest
 
 from mominit import initializers
 from mominit import models
+from mominit.models import rnn
 
 # PAPER.md section 4, written out independently of the package.
 PAPER_SIZES = {
@@ -290,19 +291,168 @@ def test_rnn_traced_input_scale_population():
   assert not np.allclose(other["W_hh"][0], other["W_hh"][1])
 
 
+def _primitives(jaxpr):
+  """Primitive names of a jaxpr and of every jaxpr nested in its equations (scan bodies,
+  custom_jvp calls, ...)."""
+  names = []
+  for eqn in jaxpr.eqns:
+    names.append(eqn.primitive.name)
+    for value in eqn.params.values():
+      for sub in value if isinstance(value, (tuple, list)) else (value,):
+        if isinstance(sub, jax.extend.core.ClosedJaxpr):
+          names += _primitives(sub.jaxpr)
+        elif isinstance(sub, jax.extend.core.Jaxpr):
+          names += _primitives(sub)
+  return names
+
+
 def test_rnn_recurrence_is_one_scan():
   model = models.TanhRNN(num_outputs=2, hidden=8)
   params = jax.eval_shape(model.init, jax.random.key(0), jnp.zeros((1, 3, 2)))
 
   def num_eqns(length):
-    jaxpr = jax.make_jaxpr(model.apply)(params, jax.ShapeDtypeStruct((2, length, 2),
-                                                                     jnp.float32)).jaxpr
-    prims = [eqn.primitive.name for eqn in jaxpr.eqns]
+    # The scan sits inside the custom_jvp call of tanh_recurrence.
+    prims = _primitives(jax.make_jaxpr(model.apply)(
+        params, jax.ShapeDtypeStruct((2, length, 2), jnp.float32)).jaxpr)
     assert prims.count("scan") == 1
     return len(prims)
 
   # A Python loop over time would make the program grow with the length.
   assert num_eqns(5) == num_eqns(50)
+
+
+# ---------------------------------------------------------------------------------------------
+# tanh_recurrence's custom JVP against differentiating the plain scan.
+
+
+def _plain_tanh_scan(w_hh, drive):
+  """The recurrence as a plain lax.scan that JAX differentiates itself (the reference)."""
+  def step(h, d):
+    h = jnp.tanh(d + h @ w_hh)
+    return h, h
+
+  return jax.lax.scan(step, jnp.zeros(drive.shape[1:], drive.dtype), drive)[1]
+
+
+def _recurrence_problem(seed=0, length=7, batch=3, hidden=5):
+  """w_hh [H, H] with spectral radius near 1 (saturating but not exploding), drive [L, B, H],
+  a tangent (or cotangent-weight) pair of the same shapes and [L, B, H] loss weights."""
+  rng = np.random.default_rng(seed)
+  w = rng.normal(scale=1.2 / np.sqrt(hidden), size=(hidden, hidden))
+  drive = rng.normal(size=(length, batch, hidden))
+  tangent = (rng.normal(size=w.shape), rng.normal(size=drive.shape))
+  return w, drive, tangent, rng.normal(size=drive.shape)
+
+
+def _scalar_of(recurrence, weights):
+  """A nonlinear scalar of the hidden states, so the gradient's cotangent differs per element."""
+  return lambda w, d: jnp.sum(weights * jnp.sin(recurrence(w, d)))
+
+
+def _np_tanh_bptt(w, drive, weights):
+  """Gradient of sum(weights sin(hs)) w.r.t. (w, drive) by hand-written backpropagation."""
+  hs, h = [], np.zeros(drive.shape[1:])
+  for d in drive:
+    h = np.tanh(d + h @ w)
+    hs.append(h)
+  hs = np.stack(hs)
+  grad_hs = weights * np.cos(hs)
+  grad_w, grad_drive, carry = np.zeros_like(w), np.zeros_like(drive), np.zeros(drive.shape[1:])
+  for t in reversed(range(len(drive))):
+    delta = (grad_hs[t] + carry) * (1 - hs[t] ** 2)
+    grad_drive[t] = delta
+    if t > 0:
+      grad_w += hs[t - 1].T @ delta
+    carry = delta @ w.T
+  return grad_w, grad_drive
+
+
+def test_tanh_recurrence_gradient_matches_scan_numpy_and_finite_differences(x64):
+  w, drive, (tw, td), weights = _recurrence_problem()
+  np.testing.assert_allclose(rnn.tanh_recurrence(w, drive), _plain_tanh_scan(w, drive),
+                             rtol=0, atol=1e-15)
+  loss = _scalar_of(rnn.tanh_recurrence, weights)
+  grad = jax.jit(jax.grad(loss, (0, 1)))(w, drive)
+  scan_grad = jax.grad(_scalar_of(_plain_tanh_scan, weights), (0, 1))(w, drive)
+  for got, scan, ref in zip(grad, scan_grad, _np_tanh_bptt(w, drive, weights)):
+    np.testing.assert_allclose(got, scan, rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(got, ref, rtol=1e-12, atol=1e-12)
+  # Central differences along a random direction: the directional derivative is <grad, v>.
+  eps = 1e-5
+  fd = (loss(w + eps * tw, drive + eps * td) - loss(w - eps * tw, drive - eps * td)) / (2 * eps)
+  directional = np.sum(grad[0] * tw) + np.sum(grad[1] * td)
+  np.testing.assert_allclose(fd, directional, rtol=1e-9)
+
+
+def test_tanh_recurrence_jvp_and_linearize_match_scan(x64):
+  w, drive, tangent, _ = _recurrence_problem(1)
+  hs, d_hs = jax.jit(lambda p, t: jax.jvp(rnn.tanh_recurrence, p, t))((w, drive), tangent)
+  ref_hs, ref_d_hs = jax.jvp(_plain_tanh_scan, (w, drive), tangent)
+  np.testing.assert_allclose(hs, ref_hs, rtol=0, atol=1e-15)
+  np.testing.assert_allclose(d_hs, ref_d_hs, rtol=1e-12, atol=1e-12)
+  # The Gauss-Newton products of mominit.hf: jax.linearize, then its transpose.
+  out, lin = jax.linearize(rnn.tanh_recurrence, w, drive)
+  np.testing.assert_allclose(out, ref_hs, rtol=0, atol=1e-15)
+  np.testing.assert_allclose(lin(*tangent), ref_d_hs, rtol=1e-12, atol=1e-12)
+  cotangent = np.random.default_rng(2).normal(size=hs.shape)
+  transposed = jax.linear_transpose(lin, w, drive)(cotangent)
+  for got, ref in zip(transposed, jax.vjp(_plain_tanh_scan, w, drive)[1](cotangent)):
+    np.testing.assert_allclose(got, ref, rtol=1e-12, atol=1e-12)
+
+
+def test_tanh_recurrence_hessian_vector_product_matches_scan(x64):
+  w, drive, tangent, weights = _recurrence_problem(3)
+
+  def hvp(recurrence):
+    return jax.jvp(jax.grad(_scalar_of(recurrence, weights), (0, 1)), (w, drive), tangent)[1]
+
+  for got, ref in zip(jax.jit(lambda: hvp(rnn.tanh_recurrence))(), hvp(_plain_tanh_scan)):
+    np.testing.assert_allclose(got, ref, rtol=1e-11, atol=1e-11)
+  # Reverse over reverse too (jax.hessian), on a smaller problem.
+  w, drive, _, weights = _recurrence_problem(4, length=4, batch=2, hidden=3)
+  got, ref = (jax.hessian(_scalar_of(recurrence, weights), (0, 1))(w, drive)
+              for recurrence in (rnn.tanh_recurrence, _plain_tanh_scan))
+  jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-11, atol=1e-11), got, ref)
+
+
+def _scan_rnn_apply(params, x):
+  """The RNN as written before the custom JVP (batch-major drive and readout, plain scan)."""
+  drive = jnp.swapaxes(x @ params["W_xh"] + params["b_h"], 0, 1)
+
+  def step(h, d):
+    h = jnp.tanh(d + h @ params["W_hh"])
+    return h, h
+
+  _, hs = jax.lax.scan(step, jnp.zeros((x.shape[0], params["W_hh"].shape[0]), x.dtype), drive)
+  return jnp.swapaxes(hs, 0, 1) @ params["W_hy"] + params["b_y"]
+
+
+@pytest.mark.parametrize("readout", ["linear", "softmax"])
+def test_rnn_gradient_and_gauss_newton_product_match_plain_scan(x64, readout):
+  rng = np.random.default_rng(5)
+  x, targets = rng.normal(size=(3, 9, 4)), rng.normal(size=(3, 9, 2))
+  model = models.TanhRNN(num_outputs=2, hidden=6, readout=readout)
+  params = {"W_xh": rng.normal(size=(4, 6)), "W_hh": rng.normal(scale=0.5, size=(6, 6)),
+            "b_h": rng.normal(size=6), "W_hy": rng.normal(size=(6, 2)), "b_y": rng.normal(size=2)}
+  apply = lambda p: model.apply({"params": p}, x)
+
+  def loss(forward):
+    return lambda p: jnp.sum((jax.nn.log_softmax(forward(p)) if readout == "softmax"
+                              else forward(p)) * targets) + jnp.sum(jnp.tanh(forward(p)) ** 2)
+
+  ref_apply = lambda p: _scan_rnn_apply(p, x)
+  np.testing.assert_allclose(apply(params), ref_apply(params), rtol=1e-12, atol=1e-12)
+  jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-12),
+               jax.jit(jax.grad(loss(apply)))(params), jax.grad(loss(ref_apply))(params))
+  # J^T J v as mominit.hf builds it (linearize, then transpose the linear map).
+  v = jax.tree.map(lambda a: rng.normal(size=a.shape), params)
+
+  def jtjv(forward):
+    _, jvp_fn = jax.linearize(forward, params)
+    return jax.linear_transpose(jvp_fn, params)(jvp_fn(v))[0]
+
+  jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-12),
+               jtjv(apply), jtjv(ref_apply))
 
 
 def test_rnn_bad_arguments():

@@ -5,10 +5,14 @@
     y_t = h_t W_hy + b_y
 
 with 100 hidden units by default, an output at every time step (linear for real targets, softmax
-logits for symbols) and the ESN-inspired initialization of Table 4. The recurrence is a single
-``jax.lax.scan`` over time. Parameters (row-vector convention, kernels ``[fan_in, fan_out]``):
-``W_xh [I, H]``, ``W_hh [H, H]``, ``b_h [H]``, ``W_hy [H, O]``, ``b_y [O]``. The hidden states
-``[B, L, H]`` are sown as ``'intermediates'/'hidden'`` for diagnostics.
+logits for symbols) and the ESN-inspired initialization of Table 4. Parameters (row-vector
+convention, kernels ``[fan_in, fan_out]``): ``W_xh [I, H]``, ``W_hh [H, H]``, ``b_h [H]``,
+``W_hy [H, O]``, ``b_y [O]``. The hidden states ``[B, L, H]`` are sown as
+``'intermediates'/'hidden'`` for diagnostics.
+
+The recurrence is :func:`tanh_recurrence`, a ``jax.lax.scan`` over time with a custom JVP whose
+tangent scan does one small ``[B, H] x [H, H]`` matmul per step; the rest of the model is
+time-major so that no ``[B, L, H]`` array is transposed (issue 7).
 """
 from typing import Any
 
@@ -20,9 +24,59 @@ import numpy as np
 from mominit import initializers
 from mominit.initializers import Initializer
 
-__all__ = ["READOUTS", "TanhRNN"]
+__all__ = ["READOUTS", "TanhRNN", "tanh_recurrence"]
 
 READOUTS = ("linear", "softmax")
+
+
+def _scan_tanh(w_hh: jax.Array, drive: jax.Array) -> jax.Array:
+  """The plain recurrence: ``hs[t] = tanh(drive[t] + hs[t-1] w_hh)`` from ``hs[-1] = 0``."""
+  def step(h, d):
+    h = jnp.tanh(d + h @ w_hh)
+    return h, h
+
+  return jax.lax.scan(step, jnp.zeros(drive.shape[1:], drive.dtype), drive)[1]
+
+
+@jax.custom_jvp
+def tanh_recurrence(w_hh: jax.Array, drive: jax.Array) -> jax.Array:
+  """Hidden states of ``h_t = tanh(drive_t + h_{t-1} w_hh)`` from ``h = 0``, time-major.
+
+  Differentiating the plain scan gives a tangent step with two matmuls (``dh w_hh`` and
+  ``h d_w_hh``) and, in reverse mode, a backward scan that also accumulates ``d_w_hh`` one
+  ``[H, B] x [B, H]`` product per step. The custom JVP moves ``h_{t-1} d_w_hh`` for all steps
+  into one GEMM before its scan, so reverse mode (JAX transposes this JVP) runs one
+  ``[B, H] x [H, H]`` matmul per step and gets ``d_w_hh`` as one ``[H, L B] x [L B, H]`` GEMM.
+  It is a JVP rather than a VJP so that forward mode (``jax.linearize`` in ``mominit.hf``) and
+  higher derivatives keep working.
+
+  Args:
+    w_hh: ``[H, H]`` recurrent weights (row-vector convention).
+    drive: ``[L, B, H]`` input drive ``x_t W_xh + b_h`` of every step.
+
+  Returns:
+    ``[L, B, H]`` hidden states ``h_1 ... h_L``.
+  """
+  return _scan_tanh(w_hh, drive)
+
+
+@tanh_recurrence.defjvp
+def _tanh_recurrence_jvp(primals, tangents):
+  """dh_t = (1 - h_t^2) (u_t + dh_{t-1} w_hh) with u = d_drive + h_{t-1} d_w_hh as one GEMM."""
+  w_hh, drive = primals
+  d_w_hh, d_drive = tangents
+  hs = _scan_tanh(w_hh, drive)
+  h_prev = jnp.concatenate([jnp.zeros_like(hs[:1]), hs[:-1]], axis=0)
+  u = d_drive + h_prev @ d_w_hh
+  slope = 1 - hs * hs
+
+  def step(dh, x):
+    u_t, slope_t = x
+    dh = slope_t * (u_t + dh @ w_hh)
+    return dh, dh
+
+  _, d_hs = jax.lax.scan(step, jnp.zeros_like(hs[0]), (u, slope))
+  return hs, d_hs
 
 
 class TanhRNN(nn.Module):
@@ -79,7 +133,7 @@ class TanhRNN(nn.Module):
     if inputs.ndim != 3:
       raise ValueError(f"expected inputs [B, L, I], got shape {inputs.shape}")
     dtype = jnp.result_type(float) if self.param_dtype is None else self.param_dtype
-    batch, _, num_inputs = inputs.shape
+    _, _, num_inputs = inputs.shape
     input_init = (initializers.gaussian(self.input_scale) if self.input_init is None
                   else self.input_init)
     w_xh = self.param("W_xh", input_init, (num_inputs, self.hidden), dtype)
@@ -88,15 +142,9 @@ class TanhRNN(nn.Module):
     w_hy = self.param("W_hy", self.output_init, (self.hidden, self.num_outputs), dtype)
     b_y = self.param("b_y", initializers.constant(self.output_bias), (self.num_outputs,), dtype)
 
-    # The input drive of all steps is one matmul; only h_{t-1} W_hh is sequential.
-    drive = jnp.swapaxes(inputs @ w_xh + b_h, 0, 1)  # [L, B, H]
-
-    def step(h, d):
-      h = jnp.tanh(d + h @ w_hh)
-      return h, h
-
-    h0 = jnp.zeros((batch, self.hidden), drive.dtype)
-    _, hs = jax.lax.scan(step, h0, drive)
-    hs = jnp.swapaxes(hs, 0, 1)  # [B, L, H]
-    self.sow("intermediates", "hidden", hs)
-    return hs @ w_hy + b_y
+    # Time-major throughout: only the narrow [B, L, I] inputs and [L, B, O] outputs are
+    # transposed. The input drive of all steps is one matmul; only h_{t-1} W_hh is sequential.
+    drive = jnp.swapaxes(inputs, 0, 1) @ w_xh + b_h  # [L, B, H]
+    hs = tanh_recurrence(w_hh, drive)
+    self.sow("intermediates", "hidden", jnp.swapaxes(hs, 0, 1))  # [B, L, H]
+    return jnp.swapaxes(hs @ w_hy + b_y, 0, 1)
