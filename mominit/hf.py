@@ -65,6 +65,7 @@ from __future__ import annotations
 import math
 from typing import Any, Callable, NamedTuple
 
+import flax.linen as nn
 import jax
 from jax import lax
 from jax.flatten_util import ravel_pytree
@@ -253,6 +254,13 @@ def empirical_fisher_diagonal(apply_fn: ApplyFn, loss: str, params: PyTree, batc
   sum(mask) (so l_i is case i's loss when there is no mask) and returns (1/B) sum_i (grad l_i)^2,
   elementwise: the empirical Fisher diagonal, in the units of G.
 
+  When `apply_fn` is a stack of distinct Flax `nn.Dense` layers, each applied once to [B, in]
+  inputs (the autoencoders), the per-case gradient of a kernel is the outer product a_i d_i^T of
+  the layer's input and output gradient, so sum_i (a_i d_i^T)^2 = (a^2)^T (d^2): one matmul per
+  layer instead of B materialised gradients (130x faster for the CURVES net on a CPU; see
+  `dense_fisher_diagonal`). Anything else (the RNN's shared weights over time) takes the generic
+  path below, per-case gradients in chunks.
+
   Args:
     apply_fn: `apply_fn(params, inputs) -> outputs`; it must accept a batch of one case.
     loss: one of `LOSSES`.
@@ -265,6 +273,9 @@ def empirical_fisher_diagonal(apply_fn: ApplyFn, loss: str, params: PyTree, batc
   """
   _check_loss(loss)
   _check_int("chunk_size", chunk_size, 1)
+  fast = dense_fisher_diagonal(apply_fn, loss, params, batch)
+  if fast is not None:
+    return fast
   inputs, targets, weights = _unpack(batch)
   num_cases = inputs.shape[0]
   total = _total(weights)
@@ -288,6 +299,90 @@ def empirical_fisher_diagonal(apply_fn: ApplyFn, loss: str, params: PyTree, batc
   zeros = jax.tree.map(jnp.zeros_like, params)
   acc, _ = lax.scan(body, zeros, (padded(inputs), padded(targets), padded(weights)))
   return jax.tree.map(lambda a: a / num_cases, acc)
+
+
+def _is_dense_call(context) -> bool:
+  return isinstance(context.module, nn.Dense) and context.method_name == "__call__"
+
+
+def dense_fisher_diagonal(apply_fn: ApplyFn, loss: str, params: PyTree, batch) -> PyTree | None:
+  """`empirical_fisher_diagonal` for a stack of Flax `nn.Dense` layers, or None if not one.
+
+  Case i's gradient of a Dense kernel is a_i d_i^T (a_i the layer's input, d_i the gradient of
+  l_i w.r.t. the layer's output), so (1/B) sum_i (grad l_i)^2 = (a^2)^T (d^2) / B for the kernel
+  and sum_i d_i^2 / B for the bias. Three traced passes, found with `flax.linen.intercept_methods`:
+  (1) which Dense layers run, on what shapes; (2) a forward pass that records every layer's input
+  and adds a zero perturbation to its output, whose gradient is d; (3) the gradient w.r.t. the
+  params of sum_k <kernel_k, C_k> + <bias_k, c_k>, which puts each constant C_k, c_k where that
+  layer's parameters sit in `params`, whatever its structure (a pytree, or the flat vector `hf`
+  ravels it into). XLA drops the unused work of pass (3).
+
+  The shortcut is exact only when every parameter belongs to a Dense layer that runs once on
+  [B, in] inputs (no shared weights, no positions within a case, no coupling between cases);
+  otherwise this returns None. The check is at trace time: the Dense layers must be distinct
+  modules, each called once on 2-D inputs with B rows, and together hold every parameter.
+
+  Args:
+    apply_fn, loss, params, batch: as for `empirical_fisher_diagonal`.
+
+  Returns:
+    A pytree like `params` (loss units / param^2), or None.
+  """
+  inputs, targets, weights = _unpack(batch)
+  num_cases = inputs.shape[0]
+  calls = []
+
+  def survey(next_fun, args, kwargs, context):
+    out = next_fun(*args, **kwargs)
+    if _is_dense_call(context):
+      calls.append((context.module.path, jnp.shape(args[0]), jnp.shape(out),
+                    context.module.use_bias))
+    return out
+
+  with nn.intercept_methods(survey):  # A fresh lambda: eval_shape caches traces per function.
+    jax.eval_shape(lambda p, x: apply_fn(p, x), params, inputs)
+  num_params = sum(int(np.prod(jnp.shape(x))) for x in jax.tree.leaves(params))
+  in_dense = sum(a[-1] * o[-1] + o[-1] * bias for _, a, o, bias in calls)
+  if (not calls or len({c[0] for c in calls}) != len(calls)
+      or any(len(a) != 2 or a[0] != num_cases for _, a, _, _ in calls) or in_dense != num_params):
+    return None
+
+  def summed_loss(perturbations):  # B x the objective: sum_i l_i
+    layer_inputs = []
+
+    def perturb(next_fun, args, kwargs, context):
+      out = next_fun(*args, **kwargs)
+      if _is_dense_call(context):
+        out = out + perturbations[len(layer_inputs)]
+        layer_inputs.append(args[0])
+      return out
+
+    with nn.intercept_methods(perturb):
+      outputs = apply_fn(params, inputs)
+    per_case = jnp.sum(weights * per_position_loss(loss, outputs, targets)) / _total(weights)
+    return num_cases * per_case, layer_inputs
+
+  zeros = [jnp.zeros(o, jnp.result_type(inputs)) for _, _, o, _ in calls]
+  deltas, layer_inputs = jax.grad(summed_loss, has_aux=True)(zeros)
+  consts = [(jnp.square(a).T @ jnp.square(d) / num_cases, jnp.sum(jnp.square(d), 0) / num_cases)
+            for a, d in zip(layer_inputs, deltas)]
+
+  def placed(p):
+    terms = []
+
+    def tap(next_fun, args, kwargs, context):
+      if _is_dense_call(context):
+        kernel_c, bias_c = consts[len(terms)]
+        variables = context.module.variables["params"]
+        terms.append(jnp.vdot(variables["kernel"], kernel_c)
+                     + (jnp.vdot(variables["bias"], bias_c) if "bias" in variables else 0.))
+      return next_fun(*args, **kwargs)
+
+    with nn.intercept_methods(tap):
+      apply_fn(p, inputs)
+    return sum(terms)
+
+  return jax.grad(placed)(params)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -141,6 +141,80 @@ def test_empirical_fisher_diagonal_matches_per_case_numpy(x64):
   np.testing.assert_allclose(ravel_pytree(got)[0], want, rtol=1e-10, atol=1e-14)
 
 
+def _per_case_fisher(apply_fn, loss, flat, unravel, x, y, w):
+  """(1/B) sum_i (grad l_i)^2 with l_i = B w_i sum_o loss_io / sum(w), one case at a time."""
+  num = x.shape[0]
+
+  def case_loss(v, i):
+    out = apply_fn(unravel(v), x[i:i + 1])[0]
+    return num * w[i] * jnp.sum(hf.per_position_loss(loss, out, y[i])) / jnp.sum(w)
+
+  grads = [np.asarray(jax.grad(case_loss)(flat, i)) for i in range(num)]
+  return np.mean(np.square(grads), axis=0)
+
+
+@pytest.mark.parametrize("loss", ["sigmoid_cross_entropy", "squared_error"])
+@pytest.mark.parametrize("masked", [False, True])
+def test_dense_fisher_shortcut_matches_per_case_gradients(x64, loss, masked):
+  from mominit.models import autoencoder_from_sizes
+  model = autoencoder_from_sizes((12, 6, 3), output="logistic", num_connections=4,
+                                 param_dtype=jnp.float64)
+  rng = np.random.default_rng(7)
+  x = jnp.asarray(rng.random((9, 12)))
+  params = model.init(jax.random.key(0), x)
+  params = jax.tree.map(lambda a: a + 0.5 * jnp.asarray(rng.standard_normal(a.shape)), params)
+  apply_fn = lambda p, inputs: model.apply(p, inputs)
+  w = jnp.asarray((np.arange(9) % 3 != 0) * 1.5) if masked else jnp.ones(9)
+  batch = (x, x, w) if masked else (x, x)
+  flat, unravel = ravel_pytree(params)
+  want = _per_case_fisher(apply_fn, loss, flat, unravel, x, x, w)
+  got = hf.dense_fisher_diagonal(apply_fn, loss, params, batch)
+  assert got is not None  # the autoencoder is a stack of Dense layers: the shortcut applies
+  np.testing.assert_allclose(ravel_pytree(got)[0], want, rtol=1e-10, atol=1e-14)
+  # The same on the flat vector HF ravels the parameters into, and through the public entry.
+  flat_apply = lambda v, inputs: apply_fn(unravel(v), inputs)
+  np.testing.assert_allclose(hf.dense_fisher_diagonal(flat_apply, loss, flat, batch), want,
+                             rtol=1e-10, atol=1e-14)
+  np.testing.assert_allclose(hf.empirical_fisher_diagonal(flat_apply, loss, flat, batch), want,
+                             rtol=1e-10, atol=1e-14)
+
+
+def test_dense_fisher_shortcut_refuses_models_where_it_is_not_exact(x64):
+  import flax.linen as nn
+  from mominit.models import TanhRNN
+
+  class Tied(nn.Module):  # one Dense applied twice: per-case gradients are sums of two outers
+    @nn.compact
+    def __call__(self, x):
+      layer = nn.Dense(4, param_dtype=jnp.float64)
+      return layer(jax.nn.sigmoid(layer(x)))
+
+  class Scaled(nn.Module):  # a parameter outside any Dense layer
+    @nn.compact
+    def __call__(self, x):
+      scale = self.param("scale", nn.initializers.ones, (4,), jnp.float64)
+      return scale * nn.Dense(4, param_dtype=jnp.float64)(x)
+
+  rng = np.random.default_rng(8)
+  x = jnp.asarray(rng.random((5, 4)))
+  for model in (Tied(), Scaled()):
+    params = model.init(jax.random.key(0), x)
+    apply_fn = lambda p, inputs, m=model: m.apply(p, inputs)
+    assert hf.dense_fisher_diagonal(apply_fn, "squared_error", params, (x, x)) is None
+    # ... and the public function falls back to per-case gradients, still exact.
+    flat, unravel = ravel_pytree(params)
+    want = _per_case_fisher(apply_fn, "squared_error", flat, unravel, x, x, jnp.ones(5))
+    got = hf.empirical_fisher_diagonal(apply_fn, "squared_error", params, (x, x), chunk_size=2)
+    np.testing.assert_allclose(ravel_pytree(got)[0], want, rtol=1e-10, atol=1e-14)
+  rnn = TanhRNN(num_outputs=2, hidden=3, input_scale=0.5)
+  seqs = jnp.asarray(rng.random((2, 5, 4)))
+  rnn_params = rnn.init(jax.random.key(1), seqs)
+  targets = jnp.asarray(rng.random((2, 5, 2)))
+  assert hf.dense_fisher_diagonal(rnn.apply, "squared_error", rnn_params, (seqs, targets)) is None
+  assert hf.dense_fisher_diagonal(mlp_apply, "squared_error", mlp_init(0, [4, 3, 4]),
+                                  (x, x)) is None  # not a Flax model
+
+
 # ---------------------------------------------------------------------------------------------
 # Conjugate gradient.
 
