@@ -586,18 +586,24 @@ def _hf_errors(rows: pd.DataFrame, variant: str) -> dict:
   return out
 
 
-def _hf_paired(rows, candidate: str, reference: str, pass_below: float, fail_above: float,
-               pass_why: str, fail_why: str) -> list:
+def _hf_paired(results, candidate: str, reference: str, pass_below: float, fail_above: float,
+               pass_why: str, fail_why: str, subject: str) -> tuple:
   """Compares a candidate method's error with a reference method's at equal evaluations and at
   equal wall time: PASS if candidate <= pass_below x reference; FAIL if candidate >= fail_above x
   reference and the better of the two got below TRAINED x baseline (a real comparison, not two
   runs still descending); INCONCLUSIVE otherwise, and when neither got below PLATEAU x
-  baseline."""
+  baseline. Returns (rule text, comparisons)."""
+  rule = (f"HF study on CURVES (one run per method, same initial parameters): {subject}, at "
+          f"equal gradient + curvature evaluations and at equal wall time. Per budget: PASS if "
+          f"the first's error <= {pass_below:g} x the second's; FAIL if >= {fail_above:g} x and "
+          f"one of them got below {TRAINED} x the mean-image error; INCONCLUSIVE otherwise, and "
+          f"when neither got below {PLATEAU} x the mean-image error.")
+  rows = _rows(results, "hf")
   cand, ref = _hf_errors(rows, candidate), _hf_errors(rows, reference)
   base = _baseline(rows)
   comparisons = []
   if not cand or not ref or not math.isfinite(base):
-    return comparisons
+    return rule, comparisons
   for axis in ("evals", "time"):
     a, b = cand[axis], ref[axis]
     entry = {"budget": "equal evaluations" if axis == "evals" else "equal wall time",
@@ -612,20 +618,14 @@ def _hf_paired(rows, candidate: str, reference: str, pass_below: float, fail_abo
     else:
       entry.update(outcome=INCONCLUSIVE, why="between the PASS and FAIL margins")
     comparisons.append(entry)
-  return comparisons
+  return rule, comparisons
 
 
 def nag_comparable_to_hf(results: pd.DataFrame) -> dict:
   """NAG with the momentum schedule reaches errors comparable with HF's on CURVES."""
-  rule = (f"HF study on CURVES (one run per method, same initial parameters): NAG (best learning "
-          f"rate of its grid) against HF, at equal gradient + curvature evaluations and at equal "
-          f"wall time. Per budget: PASS if NAG's error <= {1 + HF_CLOSE:g} x HF's; FAIL if it is "
-          f">= {HF_GAP:g} x HF's and one of them got below {TRAINED} x the mean-image error; "
-          f"INCONCLUSIVE otherwise, and when neither got below {PLATEAU} x the mean-image "
-          f"error. All budgets must PASS for a PASS.")
-  rows = _rows(results, "hf")
-  comparisons = _hf_paired(rows, "nag", "hf", 1 + HF_CLOSE, HF_GAP,
-                           "NAG at most 10% behind HF, or ahead", "NAG far behind HF")
+  rule, comparisons = _hf_paired(
+      results, "nag", "hf", 1 + HF_CLOSE, HF_GAP, "NAG at most 10% behind HF, or ahead",
+      "NAG far behind HF", "NAG (best learning rate of its grid) against HF")
   return _result("nag_comparable_to_hf", "NAG with the momentum schedule trains the CURVES "
                  "autoencoder to errors comparable with Hessian-free optimization's.",
                  "Abstract; Section 4 (Table 1, HF columns)", rule, comparisons,
@@ -634,16 +634,10 @@ def nag_comparable_to_hf(results: pd.DataFrame) -> dict:
 
 def momentum_like_hf_works(results: pd.DataFrame) -> dict:
   """The more momentum-like HF (few CG steps per update) does as well as standard HF."""
-  rule = (f"HF study on CURVES: HF with only a few CG steps per update (the warm-start decay "
-          f"acting as mu) against standard HF, at equal gradient + curvature evaluations and at "
-          f"equal wall time. Per budget: PASS if its error <= {1 + HF_CLOSE:g} x standard HF's; "
-          f"FAIL if >= {HF_GAP:g} x and one of them got below {TRAINED} x the mean-image error; "
-          f"INCONCLUSIVE otherwise, and when neither got below {PLATEAU} x the mean-image "
-          f"error.")
-  rows = _rows(results, "hf")
-  comparisons = _hf_paired(rows, "hf_momentum_like", "hf", 1 + HF_CLOSE, HF_GAP,
-                           "momentum-like HF as good as HF or better",
-                           "momentum-like HF far behind HF")
+  rule, comparisons = _hf_paired(
+      results, "hf_momentum_like", "hf", 1 + HF_CLOSE, HF_GAP,
+      "momentum-like HF as good as HF or better", "momentum-like HF far behind HF",
+      "HF with a few CG steps per update (the warm-start decay acting as mu) against standard HF")
   return _result("momentum_like_hf_works", "Making HF more momentum-like (few CG steps per "
                  "update, the CG warm start carrying the momentum) works as well as standard HF.",
                  "Section 5 (Momentum and HF)", rule, comparisons, "HF experiment not run")
@@ -651,16 +645,10 @@ def momentum_like_hf_works(results: pd.DataFrame) -> dict:
 
 def hf_warm_start_helps(results: pd.DataFrame) -> dict:
   """HF's warm start (its momentum-like mechanism) helps: HF is better with it than without."""
-  rule = (f"HF study on CURVES: HF (CG started from 0.95 x the previous update) against HF with "
-          f"CG started from zero, at equal gradient + curvature evaluations and at equal wall "
-          f"time. Per budget: PASS if HF's error <= {1 - REL_TOL:g} x the cold-start error; FAIL "
-          f"if >= {1 + REL_TOL:g} x and one of them got below {TRAINED} x the mean-image error; "
-          f"INCONCLUSIVE otherwise, and when neither got below {PLATEAU} x the mean-image "
-          f"error.")
-  rows = _rows(results, "hf")
-  comparisons = _hf_paired(rows, "hf", "hf_no_warm_start", 1 - REL_TOL, 1 + REL_TOL,
-                           "the warm start lowers the error",
-                           "the warm start raises the error")
+  rule, comparisons = _hf_paired(
+      results, "hf", "hf_no_warm_start", 1 - REL_TOL, 1 + REL_TOL,
+      "the warm start lowers the error", "the warm start raises the error",
+      "HF (CG started from 0.95 x the previous update) against HF with CG started from zero")
   return _result("hf_warm_start_helps", "HF derives part of its benefit from a momentum-like "
                  "mechanism: CG warm-started from the decayed previous update beats CG from "
                  "zero.", "Section 5 (Momentum and HF); Conclusion", rule, comparisons,

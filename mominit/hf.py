@@ -22,8 +22,9 @@ loss with respect to the outputs. The pieces, all pure, jit-compiled and `vmap`-
   (sum_i grad_i^2 / B + lambda)^(3/4); grad_i is the gradient of case i's loss (the objective is
   the mean of these over the B cases), so sum_i grad_i^2 / B is the empirical Fisher diagonal, in
   the same units as G and lambda. We compute it on the *curvature* minibatch (Martens used the
-  gradient minibatch): per-case gradients cost O(B x num_params) memory traffic, so the smaller
-  batch keeps the preconditioner cheap.
+  gradient minibatch). For a stack of Flax Dense layers (the autoencoders) it is one matmul per
+  layer, (a^2)^T (d^2) (`dense_fisher_diagonal`); otherwise per-case gradients in chunks, which
+  cost O(B x num_params) memory traffic, so the smaller batch keeps the preconditioner cheap.
 - `backtrack`: evaluates the objective (gradient minibatch) at the stored CG iterates and returns
   the best one ("best", the default), or walks back from the last iterate while the objective
   keeps decreasing ("walk", what Martens' released code does; cheaper, usually the same answer).
@@ -31,7 +32,11 @@ loss with respect to the outputs. The pieces, all pure, jit-compiled and `vmap`-
   with rho = (f(theta + p) - f(theta)) / (q(p) - q(0)) and q the *undamped* GN model (Martens &
   Sutskever 2012, sec. 8.5); rho is taken at the backtracked p, before the line search; a NaN
   rho counts as a failure (boost). f is evaluated on the gradient minibatch, where the model's
-  linear term comes from (Martens' code evaluates f for rho on the curvature minibatch).
+  linear term comes from (Martens' code evaluates f for rho on the curvature minibatch). Our
+  guards (not in Martens' description): rho is NaN when the model predicts no decrease
+  (q(p) >= q(0), possible after a few CG steps from a warm start), and a step the line search
+  rejects (rate 0) counts as a failure; without them HF with a few CG steps per update drove
+  lambda to 1e-12 on CURVES and then stalled with every step rejected.
 - `armijo_line_search`: largest rate 0.8^k (k < 60) with
   f(theta + rate p) <= f(theta) + 1e-2 rate g^T p on the gradient minibatch, else rate 0.
 - `hessian_free(apply_fn, loss, ...)` ties them together into an optimizer object with
@@ -568,6 +573,25 @@ def backtrack(objective_fn: Callable[[Array], Array], candidates: Array, last_sl
   return best_j, best_v, n
 
 
+def reduction_ratio(actual_change: Array, model_change: Array) -> Array:
+  """rho = actual / predicted change of the objective, NaN unless the model predicts a decrease.
+
+  rho is a ratio of reductions; when the model predicts none (model_change >= 0, which a few CG
+  steps from a warm start can leave) the ratio of two increases would read as "the model is
+  accurate" and lower the damping, so it is NaN instead, which `update_damping` treats as a
+  failure.
+
+  Args:
+    actual_change: f(theta + p) - f(theta) (loss units).
+    model_change: q(p) - q(0) of the undamped model (loss units).
+
+  Returns:
+    The scalar rho, or NaN.
+  """
+  safe = jnp.where(model_change < 0, model_change, -1.)
+  return jnp.where(model_change < 0, actual_change / safe, jnp.nan)
+
+
 def update_damping(damping: Array, rho: Array, *, boost: float | Array = 1.5,
                    drop: float | Array = 2. / 3., low: float | Array = 0.25,
                    high: float | Array = 0.75) -> Array:
@@ -819,15 +843,18 @@ def hessian_free(apply_fn: ApplyFn, loss: str, *,
     p = res.saved[slot]
     # Undamped model change q(p) - q(0) = phi(p) - lambda/2 |p|^2, from CG's stored phi.
     model_decrease = res.saved_phi[slot] - 0.5 * lam * jnp.vdot(p, p)
-    rho = (f_p - f0) / model_decrease
-    new_lam = update_damping(lam, rho, boost=damping_boost, drop=damping_drop, low=rho_low,
-                             high=rho_high)
+    rho = reduction_ratio(f_p - f0, model_decrease)
     if line_search:
       rate, f_new, n_ls = armijo_line_search(lambda a: f(flat + a * p), f0, jnp.vdot(g, p), f_p,
                                              c=armijo_c, shrink=ls_shrink,
                                              max_steps=ls_max_steps)
     else:
       rate, f_new, n_ls = jnp.ones([], dtype), f_p, jnp.zeros([], jnp.int32)
+    # A step the line search rejects (rate 0) is a failure too. Without these two guards, HF
+    # with a few CG steps per update drives lambda to ~1e-12 (rho stays near 1 on tiny model
+    # changes), and then its steps are rejected for good (measured on CURVES, `experiments.hf`).
+    new_lam = update_damping(lam, jnp.where(rate > 0, rho, jnp.nan), boost=damping_boost,
+                             drop=damping_drop, low=rho_low, high=rho_high)
     new_params = unravel(flat + rate * p)
     new_state = HFState(count=state.count + 1, prev_update=unravel(res.x), damping=new_lam)
     info = HFInfo(loss=f0, new_loss=f_new, rho=rho, damping=lam, cg_iters=res.num_iters,

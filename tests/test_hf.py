@@ -434,6 +434,15 @@ def test_hf_lowers_autoencoder_objective_monotonically():
   assert losses[-1] < 0.97 * losses[0], losses  # real progress, not just rate-0 steps
 
 
+def test_reduction_ratio_hand_values():
+  assert float(hf.reduction_ratio(jnp.float32(-1.), jnp.float32(-2.))) == 0.5
+  assert float(hf.reduction_ratio(jnp.float32(0.5), jnp.float32(-2.))) == -0.25
+  # Two increases would give rho = 1 ("the model is accurate"); it is a failure instead.
+  assert np.isnan(float(hf.reduction_ratio(jnp.float32(0.1), jnp.float32(0.1))))
+  assert np.isnan(float(hf.reduction_ratio(jnp.float32(-0.1), jnp.float32(0.))))
+  assert float(hf.update_damping(jnp.float32(2.), hf.reduction_ratio(0.1, 0.1))) == 3.
+
+
 def test_vmap_population_equals_individual_runs(x64):
   rng = np.random.default_rng(12)
   data = jnp.asarray(rng.random((24, 6)))

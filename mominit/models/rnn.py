@@ -12,7 +12,7 @@ convention, kernels ``[fan_in, fan_out]``): ``W_xh [I, H]``, ``W_hh [H, H]``, ``
 
 The recurrence is :func:`tanh_recurrence`, a ``jax.lax.scan`` over time with a custom JVP whose
 tangent scan does one small ``[B, H] x [H, H]`` matmul per step; the rest of the model is
-time-major so that no ``[B, L, H]`` array is transposed (issue 7).
+time-major so that no ``[B, L, H]`` array is transposed.
 """
 from typing import Any
 
