@@ -179,6 +179,26 @@ def test_dense_fisher_shortcut_matches_per_case_gradients(x64, loss, masked):
                              rtol=1e-10, atol=1e-14)
 
 
+def test_population_of_flax_hf_runs_uses_the_shortcut_and_equals_single_runs(x64):
+  from mominit.models import autoencoder_from_sizes
+  model = autoencoder_from_sizes((12, 6, 3), output="logistic", num_connections=4,
+                                 param_dtype=jnp.float64)
+  x = jnp.asarray(np.random.default_rng(9).random((16, 12)))
+  apply_fn = lambda p, inputs: model.apply(p, inputs)
+  params = jax.vmap(lambda k: model.init(k, x))(jax.random.split(jax.random.key(0), 3))
+  # Under vmap each member still sees [B, in] Dense inputs: the shortcut applies.
+  assert jax.vmap(lambda p: hf.dense_fisher_diagonal(
+      apply_fn, "sigmoid_cross_entropy", p, (x, x)))(params) is not None
+  opt = hf.hessian_free(apply_fn, "sigmoid_cross_entropy", max_cg_iters=5)
+  one = lambda s, p: opt.step(s, p, (x, x), (x[:8], x[:8]))
+  together, _, _ = jax.jit(jax.vmap(one))(jax.vmap(opt.init)(params), params)
+  for i in range(3):
+    member = jax.tree.map(lambda a, i=i: a[i], params)
+    alone, _, _ = jax.jit(one)(opt.init(member), member)
+    chex.assert_trees_all_close(jax.tree.map(lambda a, i=i: a[i], together), alone,
+                                rtol=1e-10, atol=1e-12)
+
+
 def test_dense_fisher_shortcut_refuses_models_where_it_is_not_exact(x64):
   import flax.linen as nn
   from mominit.models import TanhRNN
