@@ -210,6 +210,7 @@ def _engine_row(timer: Timer) -> dict:
           "member_updates_per_s": p * chunk / median, "first_chunk_s": info["first_chunk_s"],
           "compile_s": max(info["first_chunk_s"] - median, 0.0), "seconds": timer.seconds,
           "alive": int(np.sum(np.asarray(info["holder"]["state"].alive)[:p])),
+          "layout": info["engine"].layout, "devices": len(info["engine"].devices),
           "compilations": dict(info["engine"].trace_counts)}
 
 
@@ -221,13 +222,17 @@ def synthetic_dataset(num_train: int, num_test: int = 200, width: int = 784, see
                  rng.random((num_test, width), dtype=np.float32))
 
 
-def rnn_limit_fn(length: int):
+def rnn_limit_fn(length: int, layout: str = "single", mesh=None):
   """The RNN's own sequential matmuls with no training around them, vmapped over members.
 
   ``fn(w [P, H, H], h [P, B, H], g [P, B, H]) -> (g_0 [P, B, H], dw [P, H, H])``: a forward
   ``lax.scan`` of ``h <- h W`` over ``length`` steps that keeps every h (as autodiff does), then
   a reverse scan of ``dW <- dW + h_t^T g`` and ``g <- g W^T``: the [B, H] x [H, H] shapes the
   training step's recurrence computes, three matmuls per time step.
+
+  It runs in the engine's layout (``mominit.train.Engine.layout``) so that it is the limit of
+  the same placement: ``"cases"`` splits B over the devices of ``mesh`` (each device scans its
+  cases; dW is summed over them at the end), ``"population"`` shards P over them.
   """
 
   def one(w, h, g):
@@ -244,21 +249,44 @@ def rnn_limit_fn(length: int):
     (g, dw), _ = jax.lax.scan(backward, (g, jnp.zeros_like(w)), hs, reverse=True)
     return g, dw
 
-  return jax.jit(jax.vmap(one))
+  members = jax.vmap(one)
+  fn = members
+  if layout == "cases":
+    spec = jax.sharding.PartitionSpec
+    cases = spec(None, "cases")
+
+    def split(w, h, g):
+      g, dw = members(w, h, g)
+      return g, jax.lax.psum(dw, "cases")
+
+    fn = jax.shard_map(split, mesh=mesh, in_specs=(spec(), cases, cases),
+                       out_specs=(cases, spec()), check_vma=False)
+  return jax.jit(fn)
 
 
 def rnn_limit_timer(population: int, length: int, batch: int = RNN_BATCH,
-                    hidden: int = RNN_HIDDEN) -> Timer:
-  """:func:`rnn_limit_fn` for ``population`` members; units are FLOPs. W is orthogonal so the
-  values neither blow up nor become denormal."""
+                    hidden: int = RNN_HIDDEN, engine=None) -> Timer:
+  """:func:`rnn_limit_fn` for ``population`` members, placed like ``engine`` (a
+  ``mominit.train.Engine``; None = one device); units are FLOPs. W is orthogonal so the values
+  neither blow up nor become denormal."""
   key = jax.random.PRNGKey(0)
   w = jnp.linalg.qr(jax.random.normal(key, (population, hidden, hidden), jnp.float32))[0]
   h0 = jax.random.normal(jax.random.fold_in(key, 1), (population, batch, hidden), jnp.float32)
   g0 = jax.random.normal(jax.random.fold_in(key, 2), (population, batch, hidden), jnp.float32)
-  fn = rnn_limit_fn(length)
+  layout = "single" if engine is None else engine.layout
+  mesh = None if engine is None else engine.mesh
+  if layout == "population":
+    sharding = jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec("population"))
+    w, h0, g0 = jax.device_put((w, h0, g0), sharding)
+  elif layout == "cases":
+    spec = jax.sharding.PartitionSpec
+    w = jax.device_put(w, jax.sharding.NamedSharding(mesh, spec()))
+    h0, g0 = jax.device_put((h0, g0), jax.sharding.NamedSharding(mesh, spec(None, "cases")))
+  fn = rnn_limit_fn(length, layout, mesh)
   jax.block_until_ready(fn(w, h0, g0))
   return Timer(lambda: jax.block_until_ready(fn(w, h0, g0)),
-               population * rnn_limit_flops(length, batch, hidden), population=population)
+               population * rnn_limit_flops(length, batch, hidden), population=population,
+               layout=layout)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -526,10 +554,10 @@ def run(quick: bool = False, log=print) -> dict:
       "limit_flops": rnn_limit_flops(length)}
   timers, limits["rnn"] = [], {}
   for p in settings["rnn_populations"]:
-    limits["rnn"][p] = rnn_limit_timer(p, length)
     chunk = max(settings["min_chunk"], settings["rnn_chunk"] // p)
     log(f"engine: RNN addition T={RNN_T}, population {p}, chunks of {chunk} (compiling) ...")
     timers.append(engine_timer(config, p, chunk))
+    limits["rnn"][p] = rnn_limit_timer(p, length, engine=timers[-1].info["engine"])
   peer = None
   if torch is not None:
     steps = settings["torch_steps"]["rnn"]
@@ -543,7 +571,8 @@ def run(quick: bool = False, log=print) -> dict:
   result["matmul"] = {"n": gemm.info["n"], "flops": gemm.units, "gflops": peak,
                       "seconds": gemm.seconds}
   result["rnn_limit"] = [{"population": p, "flops": t.units, "gflops": t.rate / 1e9,
-                          "seconds": t.seconds} for p, t in limits["rnn"].items()]
+                          "layout": t.info["layout"], "seconds": t.seconds}
+                         for p, t in limits["rnn"].items()]
   limit_of = {p: t.rate / 1e9 for p, t in limits["rnn"].items()}
   for row in rows:
     row["flops_per_update"] = result["flops_per_update"][row["workload"]]["flops"]
@@ -597,15 +626,16 @@ def _load_text(pair) -> str:
 
 def table(result: dict) -> str:
   """The results as one fixed-width text table."""
-  head = (f"{'workload':10s} {'pop':>4s} {'updates/s':>10s} {'member-upd/s':>12s} "
+  head = (f"{'workload':10s} {'pop':>4s} {'devices':>9s} {'updates/s':>10s} {'member-upd/s':>12s} "
           f"{'GFLOP/s':>8s} {'of matmul':>9s} {'of limit':>8s} {'vs PyTorch':>10s} "
           f"{'compile s':>9s} {'load':>5s}")
   lines = [head, "-" * len(head)]
   for r in result["rows"]:
     ratio = "n/a" if r["torch_ratio"] is None else f"{r['torch_ratio']:.2f}x"
     limit = "" if r["kind"] == "autoencoder" else f"{100 * r['fraction_of_limit']:.0f}%"
+    placed = "1" if r["layout"] == "single" else f"{r['devices']} {r['layout'][:5]}"
     lines.append(
-        f"{r['workload']:10s} {r['population']:4d} {r['steps_per_s']:10.1f} "
+        f"{r['workload']:10s} {r['population']:4d} {placed:>9s} {r['steps_per_s']:10.1f} "
         f"{r['member_updates_per_s']:12.1f} {r['gflops']:8.1f} "
         f"{100 * r['fraction_of_matmul']:8.0f}% {limit:>8s} {ratio:>10s} {r['compile_s']:9.1f} "
         f"{_load_text(r.get('load_average')):>5s}")
@@ -620,8 +650,8 @@ def table(result: dict) -> str:
   m = result["matmul"]
   lines.append(f"matmul rate: {m['gflops']:.1f} GFLOP/s ({m['n']}^3 float32 GEMM, median)")
   for limit in result["rnn_limit"]:
-    lines.append(f"RNN limit (matmul scan), population {limit['population']}: "
-                 f"{limit['gflops']:.1f} GFLOP/s")
+    lines.append(f"RNN limit (matmul scan), population {limit['population']} "
+                 f"({limit['layout']}): {limit['gflops']:.1f} GFLOP/s")
   for name, f in result["flops_per_update"].items():
     lines.append(f"FLOPs/update {name}: {f['flops']:,} = {f['formula']} "
                  f"({f['weights']:,} weights)")

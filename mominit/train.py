@@ -20,8 +20,11 @@ A member whose loss or parameters stop being finite is frozen at its last state 
 parameters (its reported error may still be inf/NaN: those parameters can be large enough to
 overflow the forward pass) and flagged with the step; the members are independent along the
 population axis, so the others are not disturbed. With several devices the population axis is
-sharded over a one-axis mesh.
+sharded over a one-axis mesh; on a CPU split into several devices (one per core,
+``JAX_NUM_CPU_DEVICES``), a population smaller than the device count either splits each
+member's minibatch over the devices (RNNs) or uses fewer devices (:func:`_layout`).
 """
+import contextlib
 import dataclasses
 import functools
 import itertools
@@ -235,9 +238,14 @@ class Problem:
       functions as arguments, not captured, so they are not baked into the compiled program.
     num_train: number of training cases (autoencoders; 0 for RNNs).
     error_names: the keys ``evaluate`` returns.
-    batch_members_on_cpu: whether a population on one CPU device trains as one vmapped batch
-      (True) or member after member inside the compiled step (False). On GPUs and TPUs, and when
-      the population is sharded over several devices, members are always vmapped.
+    batch_members_on_cpu: whether a population on a CPU device trains as one vmapped batch
+      (True) or member after member inside the compiled step (False; with several CPU devices,
+      each device runs its share of the members one after another). On GPUs and TPUs members
+      are always vmapped.
+    split_cases_on_cpu: whether, when a population has fewer members than there are CPU
+      devices, each member's minibatch is split over all the devices (True; the loss must pass
+      its minibatch through :func:`shard_cases`) or the population uses only as many devices as
+      it has members (False).
   """
   init_params: Callable
   loss: Callable
@@ -247,6 +255,31 @@ class Problem:
   num_train: int
   error_names: tuple
   batch_members_on_cpu: bool = True
+  split_cases_on_cpu: bool = False
+
+
+CASES = "cases"  # the mesh axis a minibatch is split over (see `shard_cases`)
+
+
+def shard_cases(tree):
+  """Splits the leading (case) axis of every leaf over the engine's ``"cases"`` mesh axis.
+
+  The engine traces a problem under that mesh only when it splits each member's minibatch over
+  several CPU devices (:class:`Engine`, ``layout == "cases"``); everywhere else, and for a leaf
+  whose case count the devices do not divide, this returns its input unchanged. XLA propagates
+  the split from the minibatch through the model, so each device computes its cases and the
+  gradient is summed over devices.
+
+  Args:
+    tree: a pytree of arrays ``[B, ...]``, e.g. a ``mominit.tasks.Batch``.
+  """
+  mesh = jax.sharding.get_abstract_mesh()
+  if CASES not in mesh.axis_names:
+    return tree
+  n = mesh.shape[CASES]
+  spec = jax.sharding.PartitionSpec(CASES)
+  return jax.tree.map(
+      lambda x: jax.lax.with_sharding_constraint(x, spec) if x.shape[0] % n == 0 else x, tree)
 
 
 def _block_size(n, limit=2000):
@@ -344,12 +377,12 @@ def rnn_problem(config) -> Problem:
 
   def loss(params, key, step, order, data):
     del order, data
-    batch = task.sample(jax.random.fold_in(key, step), config.batch_size)
+    batch = shard_cases(task.sample(jax.random.fold_in(key, step), config.batch_size))
     return seq_loss(apply_model({"params": params}, batch.inputs), batch.targets, batch.mask)
 
   def evaluate(params, key, data):
     del data
-    batch = task.sample(key, config.eval_sequences)
+    batch = shard_cases(task.sample(key, config.eval_sequences))
     out = apply_model({"params": params}, batch.inputs)
     return {"test_loss": seq_loss(out, batch.targets, batch.mask),
             "zero_one": zero_one(out, batch.targets, batch.mask)}
@@ -362,9 +395,11 @@ def rnn_problem(config) -> Problem:
 
   # On a CPU, vmapping the RNN's time scan over members costs more than it saves: the stacked
   # [L, P, B, H] scan arrays must be transposed for every batched matmul around the scan, and
-  # XLA:CPU runs a batched [P, 100, 100] matmul as P small ones anyway (docs/performance.md).
+  # XLA:CPU runs a batched [P, 100, 100] matmul as P small ones anyway. One device runs its
+  # scan's small matmuls on one core, so a member alone on a multi-core CPU splits its
+  # sequences over the CPU devices instead (docs/performance.md).
   return Problem(init_params, loss, evaluate, mu_schedule, {}, 0, ("test_loss", "zero_one"),
-                 batch_members_on_cpu=False)
+                 batch_members_on_cpu=False, split_cases_on_cpu=True)
 
 
 def make_problem(config, data=None) -> Problem:
@@ -414,13 +449,36 @@ def _chunk_compiler_options(devices) -> Optional[dict]:
   return dict(_CPU_CHUNK_OPTIONS)
 
 
+def _layout(problem: Problem, config, num_members: int, devices: list):
+  """How a population of ``num_members`` is placed on ``devices``: returns (layout, devices).
+
+  - ``"single"``: one device.
+  - ``"population"``: the members are sharded over the devices (padded to a multiple of them).
+  - ``"cases"``: on CPU devices, a population smaller than the device count whose problem has
+    ``split_cases_on_cpu`` keeps every member on every device and splits each minibatch over
+    them (:func:`shard_cases`). XLA:CPU runs one device's program one operation at a time, and
+    an RNN's small sequential matmuls each on one core, so this is how a lone RNN uses a
+    multi-core CPU (one CPU device per core: ``JAX_NUM_CPU_DEVICES``, see docs/performance.md).
+    Other problems use only as many CPU devices as they have members: an autoencoder's matmuls
+    already use every core of one device.
+  """
+  if not devices:
+    raise ValueError("devices must not be empty")
+  cpu = all(d.platform == "cpu" for d in devices)
+  if cpu and num_members < len(devices):
+    if problem.split_cases_on_cpu and config.batch_size % len(devices) == 0:
+      return "cases", devices
+    devices = devices[:num_members]
+  return ("single" if len(devices) == 1 else "population"), devices
+
+
 class Engine:
   """Compiled init / chunk / evaluate functions for one population of one problem.
 
   A chunk is a ``lax.fori_loop`` whose trip count is traced, so every chunk length shares one
-  compilation. Members are vmapped, except that a population of one runs unbatched and, on one
-  CPU device, a problem with ``batch_members_on_cpu=False`` runs its members one after another
-  (``lax.map``) inside the step. Divergence isolation costs no extra pass over the parameters
+  compilation. Members are vmapped, except that a population of one runs unbatched and, on CPU
+  devices, a problem with ``batch_members_on_cpu=False`` runs its members one after another
+  (``lax.map``) inside the step, each device its own share (``shard_map``). Divergence isolation costs no extra pass over the parameters
   in the common case: a member's update is masked by flags known before the step (``alive``,
   ``step < stop_at``), which XLA fuses into the optimizer's update, and the finiteness of the
   loss and of the new parameters is only recorded (``first_bad``). When a member went bad
@@ -430,7 +488,12 @@ class Engine:
 
   Attributes:
     problem: the :class:`Problem`.
-    hparams: dict of [P] arrays (P padded to a multiple of the device count).
+    layout: "single", "population" or "cases" (see :func:`_layout`).
+    devices: the devices it runs on (a prefix of those it was given when the population is
+      smaller than their number and its minibatches are not split).
+    mesh: the one-axis ``jax.sharding.Mesh`` over ``devices`` (None for one device).
+    hparams: dict of [P] arrays (P padded to a multiple of the device count in the population
+      layout).
     num_members: the real population size (padding excluded).
     trace_counts: how often each function was traced (each trace is a compilation).
     reruns: how many chunks were rerun because a member diverged in them.
@@ -439,33 +502,54 @@ class Engine:
   def __init__(self, config, problem: Problem, members: list[dict], devices=None):
     self.config, self.problem = config, problem
     self.num_members = len(members)
-    devices = list(devices if devices is not None else jax.devices())
-    pad = (-len(members)) % len(devices)
+    self.layout, devices = _layout(problem, config, len(members),
+                                   list(devices if devices is not None else jax.devices()))
+    self.devices = devices
+    pad = (-len(members)) % len(devices) if self.layout == "population" else 0
     # Padding members copy member 0; they are computed and thrown away.
     self.hparams = _hparams(members + [members[0]] * pad)
     self.trace_counts = {"init": 0, "chunk": 0, "evaluate": 0}
     self.reruns = 0
-    if len(devices) > 1:
-      mesh = jax.sharding.Mesh(np.array(devices), ("population",))
-      self.sharding = jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec("population"))
+    spec = jax.sharding.PartitionSpec
+    if self.layout == "single":
+      self.mesh = None
+      self.sharding = replicated = jax.sharding.SingleDeviceSharding(devices[0])
     else:
-      self.sharding = jax.sharding.SingleDeviceSharding(devices[0])
+      axis = "population" if self.layout == "population" else CASES
+      self.mesh = jax.sharding.Mesh(np.array(devices), (axis,))
+      replicated = jax.sharding.NamedSharding(self.mesh, spec())
+      # Members are sharded over the devices, or (cases) every device holds every member.
+      self.sharding = (jax.sharding.NamedSharding(self.mesh, spec("population"))
+                       if self.layout == "population" else replicated)
     self.hparams = jax.device_put(self.hparams, self.sharding)
-    replicated = jax.sharding.NamedSharding(self.sharding.mesh, jax.sharding.PartitionSpec()) if (
-        len(devices) > 1) else self.sharding
     self.data = jax.device_put(problem.data, replicated)
     self._never = jax.device_put(np.full(len(self.hparams["seed"]), _NEVER, np.int32),
                                  self.sharding)
-    # Sequential members only on one CPU device (a sharded population axis must stay vmapped).
-    self._map_members = (not problem.batch_members_on_cpu and len(devices) == 1
-                         and devices[0].platform == "cpu")
+    self._map_members = not problem.batch_members_on_cpu and devices[0].platform == "cpu"
     self._jit_init = jax.jit(self._init)
     self._jit_chunk = jax.jit(self._run_chunk, compiler_options=_chunk_compiler_options(devices))
     self._jit_evaluate = jax.jit(self._evaluate)
 
+  def _context(self):
+    """The mesh the problem is traced under: only the cases layout needs one (`shard_cases`)."""
+    return jax.set_mesh(self.mesh) if self.layout == "cases" else contextlib.nullcontext()
+
   def init(self) -> MemberState:
     """The population's initial state (leading axis P)."""
-    return self._jit_init(self.hparams, self.data)
+    return jax.device_put(self._jit_init(*self.on_one_device((self.hparams, self.data))),
+                          self.sharding)
+
+  def on_one_device(self, tree):
+    """``tree`` on the first device when the engine runs on several CPU devices (else as is).
+
+    For functions that batch LAPACK calls over members (the RNN's spectral-radius init, the
+    diagnostics' SVDs): jax's CPU LAPACK kernels split a batch over the shared intra-op thread
+    pool and block until it is done, so two CPU devices doing that at once can hold every pool
+    thread and wait forever (seen with jaxlib 0.10.2 on 2 cores). One device is safe.
+    """
+    if self.mesh is None or self.devices[0].platform != "cpu":
+      return tree
+    return jax.device_put(tree, jax.sharding.SingleDeviceSharding(self.devices[0]))
 
   def run_chunk(self, state: MemberState, start: int, num_steps: int):
     """Runs ``num_steps <= config.chunk`` updates from update count ``start`` (one compilation
@@ -476,20 +560,22 @@ class Engine:
     which a member diverged runs twice (see the class docstring).
     """
     start, num_steps = jnp.int32(start), jnp.int32(num_steps)
-    new, mean_loss, first_bad = self._jit_chunk(state, self.hparams, self.data, start, num_steps,
-                                                self._never)
-    first_bad = np.asarray(first_bad)
-    if (first_bad >= 0).any():
-      self.reruns += 1
-      stop_at = jax.device_put(np.where(first_bad >= 0, first_bad, _NEVER).astype(np.int32),
-                               self.sharding)
-      new, mean_loss, _ = self._jit_chunk(state, self.hparams, self.data, start, num_steps,
-                                          stop_at)
+    with self._context():
+      new, mean_loss, first_bad = self._jit_chunk(state, self.hparams, self.data, start,
+                                                  num_steps, self._never)
+      first_bad = np.asarray(first_bad)
+      if (first_bad >= 0).any():
+        self.reruns += 1
+        stop_at = jax.device_put(np.where(first_bad >= 0, first_bad, _NEVER).astype(np.int32),
+                                 self.sharding)
+        new, mean_loss, _ = self._jit_chunk(state, self.hparams, self.data, start, num_steps,
+                                            stop_at)
     return new, mean_loss
 
   def evaluate(self, state: MemberState) -> dict:
     """The problem's errors of every member at theta (dict of [P] arrays)."""
-    return self._jit_evaluate(state, self.hparams, self.data)
+    with self._context():
+      return self._jit_evaluate(state, self.hparams, self.data)
 
   # Per-member functions ------------------------------------------------------------------------
 
@@ -566,6 +652,15 @@ class Engine:
     if self._map_members:
       step_all = lambda s, hp, d, t, stop: jax.lax.map(
           lambda m: self._step_member(m[0], m[1], d, t, m[2]), (s, hp, stop))
+      if self.layout == "population":
+        # Each device runs its own members one after another (a lax.map over a sharded axis
+        # would gather the population onto every device).
+        spec = jax.sharding.PartitionSpec
+        # No collectives inside, so the varying-axis checks (which scans in the model would
+        # trip over) are not needed.
+        step_all = jax.shard_map(
+            step_all, mesh=self.mesh, out_specs=spec("population"), check_vma=False,
+            in_specs=(spec("population"), spec("population"), spec(), spec(), spec("population")))
     if state.alive.shape[0] == 1:
       # A lone member runs unbatched: under vmap XLA drops the size-1 population axis too late
       # to fold the transposes JAX's dot_general VJP emits, so the weight gradients would come
@@ -685,7 +780,9 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: Optional[str]
     callback: called on the host after every evaluation as ``callback(step, record)``, where
       ``record`` holds the [P] arrays of that evaluation; an exception raised there stops
       training (the last checkpoint stays).
-    devices: the devices to shard the population over (default: all of ``jax.devices()``).
+    devices: the devices to run on (default: all of ``jax.devices()``): the population is
+      sharded over them, or on CPU devices a smaller population splits its minibatches over
+      them or uses fewer (``Engine.layout``).
     data: optional ``mominit.data.Dataset`` to train an autoencoder on instead of loading
       ``config.dataset`` (e.g. your own images, or a small subset).
 
@@ -744,7 +841,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: Optional[str]
     if workdir is not None:
       _append_metrics(workdir / "metrics.jsonl", record, members)
       if diagnose is not None and step % config.diagnostics_every == 0:
-        stats = jax.tree.map(lambda x: np.asarray(x)[:p], diagnose(state, engine.data))
+        stats = jax.tree.map(lambda x: np.asarray(x)[:p],
+                             diagnose(*engine.on_one_device((state, engine.data))))
         _append_metrics(workdir / "diagnostics.jsonl", {"step": step, **stats}, members)
     if callback is not None:
       callback(step, record)

@@ -164,7 +164,12 @@ def test_kill_by_signal_then_resume(tmp_path):
          "--config.chunk=10", "--config.eval_every=20", "--config.warm_steps=10",
          "--config.task_kwargs.T=10", "--config.sweep.seed=(0,)", "--config.sweep.rule=('nag',)",
          "--config.sweep.mu_max=(0.9,)", "--config.sweep.learning_rate=(0.001,)"]
-  proc = subprocess.Popen(cmd, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+  # One CPU device, like the in-process reference (experiments/ would otherwise give the CLI one
+  # per core and split this lone RNN's minibatch, which sums in another order); resuming in
+  # that layout is tested in test_cpu_devices_layouts.
+  env = dict(os.environ, JAX_NUM_CPU_DEVICES="1")
+  proc = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=subprocess.PIPE,
+                          stderr=subprocess.STDOUT)
   metrics = workdir / "metrics.jsonl"
   try:
     for _ in range(600):  # wait until a few evaluations are written, then kill
@@ -179,7 +184,7 @@ def test_kill_by_signal_then_resume(tmp_path):
   finally:
     if proc.poll() is None:
       proc.kill()
-  done = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=300)
+  done = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
   assert done.returncode == 0, done.stdout + done.stderr
   import pandas as pd
   resumed = pd.read_csv(workdir / "results.csv")
@@ -203,8 +208,7 @@ one = train.train_and_evaluate(c, devices=jax.devices()[:1])
 print(json.dumps({{'four': four.test_loss.tolist(), 'one': one.test_loss.tolist(),
                   'rules': four.rule.tolist()}}))
 """
-  env = dict(os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=4",
-             JAX_PLATFORMS="cpu")
+  env = dict(os.environ, JAX_NUM_CPU_DEVICES="4", JAX_PLATFORMS="cpu")
   done = subprocess.run([sys.executable, "-c", script], cwd=REPO, env=env, capture_output=True,
                         text=True, timeout=600)
   assert done.returncode == 0, done.stderr[-3000:]
@@ -212,6 +216,91 @@ print(json.dumps({{'four': four.test_loss.tolist(), 'one': one.test_loss.tolist(
   assert len(out["four"]) == 6 and out["rules"].count("cm") == 3
   assert len(set(out["four"])) == 6  # distinct members, so the comparison means something
   np.testing.assert_allclose(out["four"], out["one"], rtol=1e-5)
+
+
+class _Device:
+  def __init__(self, platform):
+    self.platform = platform
+
+
+@pytest.mark.parametrize("kind,members,batch,platform,want", [
+    ("rnn", 1, 16, "cpu", ("cases", 2)),         # a lone RNN splits its minibatch
+    ("rnn", 1, 15, "cpu", ("single", 1)),        # ... unless the devices do not divide it
+    ("rnn", 2, 16, "cpu", ("population", 2)),
+    ("rnn", 3, 16, "cpu", ("population", 2)),    # padded to 4
+    ("autoencoder", 1, 20, "cpu", ("single", 1)),  # its matmuls use every core of one device
+    ("autoencoder", 5, 20, "cpu", ("population", 2)),
+    ("rnn", 1, 16, "gpu", ("population", 2)),    # never split off the CPU
+])
+def test_layout(kind, members, batch, platform, want):
+  config = rnn_config(batch_size=batch) if kind == "rnn" else ae_config(batch_size=batch)
+  problem = train.Problem(None, None, None, None, {}, 0, (),
+                          split_cases_on_cpu=kind == "rnn")
+  layout, devices = train._layout(problem, config, members, [_Device(platform)] * 2)
+  assert (layout, len(devices)) == want
+
+
+def test_cpu_devices_layouts():
+  """On 2 CPU devices: a lone RNN splits its minibatch over them (the compiled chunk's hidden
+  states hold B/2 cases per device and the gradient is all-reduced) and matches one device up to summation
+  order, never recompiles, and resumes to the uninterrupted result; a population of 6 is
+  sharded member-wise and equals one device exactly; a lone autoencoder stays on one device."""
+  script = f"""
+import json, sys, tempfile
+sys.path.insert(0, {str(REPO)!r})
+import jax, jax.numpy as jnp, numpy as np
+from tests.test_train import rnn_config, ae_config, small_curves
+from mominit import train
+assert len(jax.devices()) == 2, jax.devices()
+out = {{}}
+c = rnn_config(steps=40, eval_every=10, hidden=12)
+engine = train.Engine(c, train.make_problem(c), train.population(c))
+out['layout'] = [engine.layout, len(engine.devices)]
+state = engine.init()
+for start, n in [(0, 7), (7, 3), (10, 1)]:
+  state, _ = engine.run_chunk(state, start, n)
+out['chunk_traces'] = engine.trace_counts['chunk']
+with engine._context():
+  hlo = engine._jit_chunk.lower(state, engine.hparams, engine.data, jnp.int32(0), jnp.int32(1),
+                                engine._never).compile().as_text()
+out['all_reduce'] = 'all-reduce' in hlo
+out['half_batch'] = 'f32[8,12]' in hlo  # h_t of 8 of the 16 cases (H = 12)
+two = train.train_and_evaluate(c)
+one = train.train_and_evaluate(c, devices=jax.devices()[:1])
+out['two'], out['one'] = two.test_loss.tolist(), one.test_loss.tolist()
+class Stop(Exception):
+  pass
+def stop(step, record):
+  if step >= 20:
+    raise Stop
+with tempfile.TemporaryDirectory() as d:
+  try:
+    train.train_and_evaluate(c, d, callback=stop)
+  except Stop:
+    pass
+  out['resumed'] = train.train_and_evaluate(c, d).test_loss.tolist()
+p = rnn_config(seed=[0, 1, 2], rule=['nag', 'cm'])
+out['pop_layout'] = train.Engine(p, train.make_problem(p), train.population(p)).layout
+out['pop_two'] = train.train_and_evaluate(p).test_loss.tolist()
+out['pop_one'] = train.train_and_evaluate(p, devices=jax.devices()[:1]).test_loss.tolist()
+a = ae_config()
+ae = train.Engine(a, train.make_problem(a, small_curves()), train.population(a))
+out['ae_layout'] = [ae.layout, len(ae.devices)]
+print(json.dumps(out))
+"""
+  env = dict(os.environ, JAX_NUM_CPU_DEVICES="2", JAX_PLATFORMS="cpu")
+  done = subprocess.run([sys.executable, "-c", script], cwd=REPO, env=env, capture_output=True,
+                        text=True, timeout=600)
+  assert done.returncode == 0, done.stderr[-3000:]
+  out = json.loads(done.stdout.strip().splitlines()[-1])
+  assert out["layout"] == ["cases", 2]
+  assert out["chunk_traces"] == 1
+  assert out["all_reduce"] and out["half_batch"], "the minibatch was not split"
+  np.testing.assert_allclose(out["two"], out["one"], rtol=1e-5)
+  assert out["resumed"] == out["two"]
+  assert out["pop_layout"] == "population" and len(set(out["pop_two"])) == 6
+  assert out["pop_two"] == out["pop_one"]
+  assert out["ae_layout"] == ["single", 1]
 
 
 def test_chunks_do_not_recompile(curves):
