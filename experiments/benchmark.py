@@ -88,6 +88,13 @@ def autoencoder_flops(name: str, batch: int = AE_BATCH) -> int:
   return 6 * batch * autoencoder_weights(name)
 
 
+def autoencoder_executed_flops(name: str, batch: int = AE_BATCH) -> int:
+  """FLOPs of the matmuls one update of one member actually executes: the model FLOPs less the
+  input gradient of the first layer (2 x batch x fan_in x fan_out), which nothing needs."""
+  fan_in, fan_out = autoencoder_layers(name)[0]
+  return autoencoder_flops(name, batch) - 2 * batch * fan_in * fan_out
+
+
 def rnn_weights(hidden: int = RNN_HIDDEN, inputs: int = 2, outputs: int = 1) -> int:
   """Weights of the tanh RNN per time step: W_xh [I, H] + W_hh [H, H] + W_hy [H, O]."""
   return inputs * hidden + hidden * hidden + hidden * outputs
@@ -148,6 +155,14 @@ def gemm_timer(n: int) -> Timer:
   gemm = jax.jit(jnp.matmul)
   gemm(a, b).block_until_ready()
   return Timer(lambda: gemm(a, b).block_until_ready(), 2 * n ** 3, n=n)
+
+
+def torch_gemm_timer(torch, n: int) -> Timer:
+  """The same GEMM through ``torch.mm`` (PyTorch's own BLAS): the matmul rate its loop draws on."""
+  gen = torch.Generator().manual_seed(0)
+  a, b = torch.randn(n, n, generator=gen), torch.randn(n, n, generator=gen)
+  torch.mm(a, b)
+  return Timer(lambda: torch.mm(a, b), 2 * n ** 3, n=n)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -499,6 +514,7 @@ def run(quick: bool = False, log=print) -> dict:
   skipped = {"skipped": "PyTorch is not installed (pip install -e \".[bench]\")"}
   log(f"matmul rate: {settings['gemm_size']}^3 float32 GEMM ...")
   gemm = gemm_timer(settings["gemm_size"])
+  torch_gemm = torch_gemm_timer(torch, settings["gemm_size"]) if torch is not None else None
   rows, peers, limits = [], {}, {}
   result["flops_per_update"] = {}
 
@@ -508,7 +524,7 @@ def run(quick: bool = False, log=print) -> dict:
     log(f"timing {group}: {repeats} interleaved rounds ...")
     load = _load()
     everything = [gemm] + timers + list(limits.get(group, {}).values()) + (
-        [peer] if peer else [])
+        [peer, torch_gemm] if peer else [])
     interleave(everything, repeats)
     after = _load()
     for timer in timers:
@@ -522,7 +538,7 @@ def run(quick: bool = False, log=print) -> dict:
     result["flops_per_update"][name] = {
         "formula": "6 x batch x weights", "batch": AE_BATCH,
         "weights": autoencoder_weights(name), "layers": autoencoder_layers(name),
-        "flops": flops}
+        "flops": flops, "executed_flops": autoencoder_executed_flops(name)}
     config = train.default_config("autoencoder")
     config.dataset = name
     data = synthetic_dataset(settings["ae_train_cases"][name])
@@ -570,6 +586,9 @@ def run(quick: bool = False, log=print) -> dict:
   peak = gemm.rate / 1e9
   result["matmul"] = {"n": gemm.info["n"], "flops": gemm.units, "gflops": peak,
                       "seconds": gemm.seconds}
+  if torch_gemm is not None:
+    result["torch_matmul"] = {"n": torch_gemm.info["n"], "gflops": torch_gemm.rate / 1e9,
+                              "seconds": torch_gemm.seconds}
   result["rnn_limit"] = [{"population": p, "flops": t.units, "gflops": t.rate / 1e9,
                           "layout": t.info["layout"], "seconds": t.seconds}
                          for p, t in limits["rnn"].items()]
@@ -581,7 +600,13 @@ def run(quick: bool = False, log=print) -> dict:
     row["limit_gflops"] = limit_of[row["population"]] if row["kind"] == "rnn" else peak
   for name, peer in peers.items():
     if "updates_per_s" in peer:
-      peer["gflops"] = peer["updates_per_s"] * result["flops_per_update"][name]["flops"] / 1e9
+      counts = result["flops_per_update"][name]
+      peer["gflops"] = peer["updates_per_s"] * counts["flops"] / 1e9
+      if "executed_flops" in counts:
+        # The most any loop could reach if its matmuls ran at JAX's GEMM rate with nothing else
+        # in between, as a multiple of this PyTorch loop.
+        peer["ceiling_ratio_at_matmul_rate"] = (
+            gemm.rate / counts["executed_flops"] / peer["updates_per_s"])
   result["torch"] = {"available": torch is not None, **peers}
   if torch is not None:
     result["torch"]["threads"] = torch.get_num_threads()
@@ -645,10 +670,17 @@ def table(result: dict) -> str:
     if "skipped" in t:
       lines.append(f"{'torch ' + name:15s} skipped: {t['skipped']}")
     else:
+      ceiling = t.get("ceiling_ratio_at_matmul_rate")
+      ceiling = "" if ceiling is None else (
+          f"   (every matmul at the JAX GEMM rate, nothing else: {ceiling:.2f}x)")
       lines.append(f"{'torch ' + name:15s} {t['updates_per_s']:10.1f} updates/s "
-                   f"{t['gflops']:8.1f} GFLOP/s   load {_load_text(t.get('load_average'))}")
+                   f"{t['gflops']:8.1f} GFLOP/s   load {_load_text(t.get('load_average'))}"
+                   f"{ceiling}")
   m = result["matmul"]
   lines.append(f"matmul rate: {m['gflops']:.1f} GFLOP/s ({m['n']}^3 float32 GEMM, median)")
+  if "torch_matmul" in result:
+    lines.append(f"PyTorch's matmul rate: {result['torch_matmul']['gflops']:.1f} GFLOP/s "
+                 f"(the same GEMM through torch.mm)")
   for limit in result["rnn_limit"]:
     lines.append(f"RNN limit (matmul scan), population {limit['population']} "
                  f"({limit['layout']}): {limit['gflops']:.1f} GFLOP/s")

@@ -8,6 +8,7 @@ import math
 import sys
 
 import jax
+import jax.extend
 import jax.numpy as jnp
 import numpy as np
 import pytest
@@ -30,6 +31,34 @@ def test_autoencoder_flops_are_hand_counted():
   mnist = 2 * (784 * 1000 + 1000 * 500 + 500 * 250 + 250 * 30)
   assert mnist == 2_833_000
   assert benchmark.autoencoder_flops("mnist") == 6 * 200 * 2_833_000 == 3_399_600_000
+
+
+def _dot_flops(jaxpr) -> int:
+  """2 x (output size) x (contracted size), summed over every dot_general of a jaxpr."""
+  total = 0
+  for eqn in jaxpr.eqns:
+    if eqn.primitive.name == "dot_general":
+      (contract, _), _ = eqn.params["dimension_numbers"]
+      lhs = eqn.invars[0].aval.shape
+      total += 2 * math.prod(eqn.outvars[0].aval.shape) * math.prod(lhs[d] for d in contract)
+    for sub in jax.extend.core.jaxprs_in_params(eqn.params):
+      total += _dot_flops(sub)
+  return total
+
+
+@pytest.mark.parametrize("name,executed", [("curves", 882_560_000), ("mnist", 3_086_000_000)])
+def test_executed_flops_equal_the_gradient_programs_matmuls(name, executed):
+  """Hand count (model FLOPs less the first layer's unneeded input gradient, 2 x 200 x 784 x
+  fan_out) and an independent count: the matmuls in the jaxpr of the engine's gradient."""
+  from mominit import losses, models
+  first = 2 * 200 * 784 * (400 if name == "curves" else 1000)
+  assert benchmark.autoencoder_executed_flops(name) == (
+      benchmark.autoencoder_flops(name) - first) == executed
+  model = models.autoencoder(name)
+  x = jnp.zeros((200, 784))
+  params = jax.eval_shape(model.init, jax.random.PRNGKey(0), x[:1])["params"]
+  loss = lambda p: losses.sigmoid_cross_entropy(model.apply({"params": p}, x), x)
+  assert _dot_flops(jax.make_jaxpr(jax.grad(loss))(params).jaxpr) == executed
 
 
 def test_autoencoder_weights_match_the_real_model():
@@ -71,6 +100,38 @@ def test_rnn_limit_scan_matches_numpy():
       gm = gm @ w[m].T
     np.testing.assert_allclose(g[m], gm, rtol=1e-4, atol=1e-4)
     np.testing.assert_allclose(dw[m], dwm, rtol=1e-4, atol=1e-4)
+
+
+def test_rnn_limit_scan_split_over_cases_matches_one_device():
+  """In the engine's cases layout (2 CPU devices, each scanning half the cases, dW summed) the
+  limit scan computes what it computes on one device."""
+  import os
+  import pathlib
+  import subprocess
+  repo = pathlib.Path(__file__).resolve().parents[1]
+  script = f"""
+import sys
+sys.path.insert(0, {str(repo)!r})
+import jax, numpy as np
+from experiments import benchmark
+assert len(jax.devices()) == 2
+class Placed:  # what rnn_limit_timer reads of an engine
+  layout, mesh = "cases", jax.sharding.Mesh(np.array(jax.devices()), ("cases",))
+rng = np.random.default_rng(0)
+w, h, g = (rng.normal(size=s).astype(np.float32) for s in ((1, 4, 4), (1, 6, 4), (1, 6, 4)))
+sharded = jax.sharding.NamedSharding(Placed.mesh, jax.sharding.PartitionSpec(None, "cases"))
+split = benchmark.rnn_limit_fn(5, "cases", Placed.mesh)(w, jax.device_put(h, sharded),
+                                                       jax.device_put(g, sharded))
+one = benchmark.rnn_limit_fn(5)(w, h, g)
+for a, b in zip(split, one):
+  np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-5, atol=1e-5)
+assert benchmark.rnn_limit_timer(2, 3, batch=4, hidden=4, engine=Placed).info["layout"] == "cases"
+print("ok")
+"""
+  env = dict(os.environ, JAX_NUM_CPU_DEVICES="2", JAX_PLATFORMS="cpu")
+  done = subprocess.run([sys.executable, "-c", script], cwd=repo, env=env, capture_output=True,
+                        text=True, timeout=300)
+  assert done.returncode == 0 and done.stdout.strip().endswith("ok"), done.stderr[-3000:]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -157,8 +218,10 @@ def test_quick_benchmark_writes_wellformed_json(tmp_path, monkeypatch, capsys):
       ("rnn", p) for p in benchmark.QUICK["rnn_populations"]}
   assert {(r["workload"], r["population"]) for r in result["rows"]} == expected
   flops = {"curves": 1_008_000_000, "rnn": 537_660_000}  # hand counts (tests above)
+  assert result["flops_per_update"]["curves"]["executed_flops"] == 882_560_000
   for r in result["rows"]:
     assert r["flops_per_update"] == flops[r["workload"]]
+    assert r["layout"] in ("single", "population", "cases") and r["devices"] >= 1
     assert r["steps_per_s"] > 0 and r["compile_s"] >= 0
     assert r["member_updates_per_s"] == pytest.approx(r["population"] * r["steps_per_s"])
     assert r["gflops"] == pytest.approx(r["member_updates_per_s"] * r["flops_per_update"] / 1e9)
