@@ -661,14 +661,17 @@ class Engine:
         step_all = jax.shard_map(
             step_all, mesh=self.mesh, out_specs=spec("population"), check_vma=False,
             in_specs=(spec("population"), spec("population"), spec(), spec(), spec("population")))
-    if state.alive.shape[0] == 1:
+    all_finite = jax.vmap(_all_finite)
+    lone = state.alive.shape[0] == 1
+    if lone:
       # A lone member runs unbatched: under vmap XLA drops the size-1 population axis too late
       # to fold the transposes JAX's dot_general VJP emits, so the weight gradients would come
-      # out transposed and every optimizer update would read them with a strided access.
+      # out transposed and every optimizer update would read them with a strided access. The
+      # axis is dropped outside the loop: with bitcasts to and from [1, ...] on the
+      # loop-carried parameters, copy insertion copied them at every step.
       squeeze = lambda tree: jax.tree.map(lambda x: x[0], tree)
-      unsqueeze = lambda tree: jax.tree.map(lambda x: x[None], tree)
-      step_all = lambda s, hp, d, t, stop: unsqueeze(
-          self._step_member(squeeze(s), squeeze(hp), d, t, squeeze(stop)))
+      state, hparams, stop_at = squeeze((state, hparams, stop_at))
+      step_all, all_finite = self._step_member, _all_finite
 
     def record(first_bad, bad, step):
       return jnp.where(bad & (first_bad < 0), step, first_bad)
@@ -688,9 +691,9 @@ class Engine:
     idle = jnp.zeros(state.alive.shape, bool)
     state, total, first_bad, was_active = jax.lax.fori_loop(
         0, num_steps, body, (state, zero, none, idle))
-    first_bad = record(first_bad, was_active & ~jax.vmap(_all_finite)(state.params),
-                       start + num_steps - 1)
-    return state, total / jnp.maximum(num_steps, 1), first_bad
+    first_bad = record(first_bad, was_active & ~all_finite(state.params), start + num_steps - 1)
+    out = state, total / jnp.maximum(num_steps, 1), first_bad
+    return jax.tree.map(lambda x: x[None], out) if lone else out
 
   def _evaluate(self, state, hparams, data):
     self.trace_counts["evaluate"] += 1
