@@ -19,7 +19,14 @@ Measures, in one process and on the default JAX device:
   with the same momentum schedule, ``torch.set_flush_denormal(True)``, all CPU threads), the peer
   a user would otherwise pick; PyTorch is optional (``pip install -e ".[bench]"``), and without it
   those rows say so;
-- the compile time of the engine's first chunk.
+- the compile time of the engine's first chunk;
+- PyTorch's own matmul rate (the same GEMM through ``torch.mm``), and for each autoencoder the
+  ratio to PyTorch that a loop would reach with every executed matmul at the JAX GEMM rate and
+  nothing else (``ceiling_ratio_at_matmul_rate``): the most any engine could show.
+
+The engine runs on the devices ``experiments/`` gives jax: on a CPU one device per core
+(``JAX_NUM_CPU_DEVICES``), with each population placed by ``Engine.layout`` (the ``devices``
+column); the RNN limit scan is placed the same way.
 
 Every rate is the median of repeats. The repeats of the numbers a row compares (the GEMM, the
 engine at each population size, the RNN limit scans and the PyTorch loop of one workload) run

@@ -244,7 +244,10 @@ def test_cpu_devices_layouts():
   """On 2 CPU devices: a lone RNN splits its minibatch over them (the compiled chunk's hidden
   states hold B/2 cases per device and the gradient is all-reduced) and matches one device up to summation
   order, never recompiles, and resumes to the uninterrupted result; a population of 6 is
-  sharded member-wise and equals one device exactly; a lone autoencoder stays on one device."""
+  sharded member-wise and equals one device exactly (its batched-LAPACK init runs on one
+  device: sharded, it deadlocked); a lone autoencoder stays on one device; the diagnostics of a
+  sharded autoencoder population equal one device's at update 0 and to float32 rounding after
+  (2 + 2 vmapped members sum in another order than 4)."""
   script = f"""
 import json, sys, tempfile
 sys.path.insert(0, {str(REPO)!r})
@@ -286,6 +289,24 @@ out['pop_one'] = train.train_and_evaluate(p, devices=jax.devices()[:1]).test_los
 a = ae_config()
 ae = train.Engine(a, train.make_problem(a, small_curves()), train.population(a))
 out['ae_layout'] = [ae.layout, len(ae.devices)]
+# Four members sharded 2 + 2, with the diagnostics' batched SVDs (run on one device).
+q = ae_config(seed=[0, 1], mu_max=[0.9, 0.99], diagnostics_every=8, diagnostics_cases=50)
+stats = []
+for devices in (None, jax.devices()[:1]):
+  with tempfile.TemporaryDirectory() as d:
+    train.train_and_evaluate(q, d, devices=devices, data=small_curves())
+    stats.append([json.loads(l) for l in open(d + '/diagnostics.jsonl').read().splitlines()])
+out['diag_steps'] = [r['step'] for r in stats[0]]
+out['diag_init_same'] = stats[0][0] == stats[1][0]
+def numbers(tree):
+  if isinstance(tree, dict):
+    return [x for k in sorted(tree) for x in numbers(tree[k])]
+  if isinstance(tree, list):
+    return [x for item in tree for x in numbers(item)]
+  return [float(tree)] if isinstance(tree, (int, float)) else []
+a, b = (np.array(numbers(s_)) for s_ in stats)
+out['diag_close'] = bool(a.size > 100 and a.shape == b.shape and
+                         np.allclose(a, b, rtol=1e-3, atol=1e-6, equal_nan=True))
 print(json.dumps(out))
 """
   env = dict(os.environ, JAX_NUM_CPU_DEVICES="2", JAX_PLATFORMS="cpu")
@@ -301,6 +322,8 @@ print(json.dumps(out))
   assert out["pop_layout"] == "population" and len(set(out["pop_two"])) == 6
   assert out["pop_two"] == out["pop_one"]
   assert out["ae_layout"] == ["single", 1]
+  assert out["diag_steps"] == [0, 8, 16, 24]
+  assert out["diag_init_same"] and out["diag_close"]  # 2 + 2 vs 4 vmapped: float32 rounding
 
 
 def test_chunks_do_not_recompile(curves):
