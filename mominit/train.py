@@ -449,6 +449,52 @@ def _chunk_compiler_options(devices) -> Optional[dict]:
   return dict(_CPU_CHUNK_OPTIONS)
 
 
+# Members of a CPU device train a chunk in groups of at most this many bytes of training state,
+# and of at least two members. On 2 cores, 16 CURVES members (6.8 MB each) trained 214, 244,
+# 264 and 238 member-updates/s in groups of 8, 4, 2 and 1 per device, 16 MNIST members
+# (22.7 MB each) 67, 77 and 70 in groups of 8, 2 and 1 (docs/performance.md).
+_CPU_GROUP_BYTES = 16 << 20
+
+
+def _member_bytes(state: MemberState) -> int:
+  """Bytes of one member's training state (parameters, optimizer state, epoch order)."""
+  leaves = jax.tree.leaves((state.params, state.opt_state, state.order))
+  return sum(math.prod(x.shape[1:]) * x.dtype.itemsize for x in leaves)
+
+
+def _group_size(members: int, member_bytes: int, budget: int = _CPU_GROUP_BYTES) -> int:
+  """How many of a CPU device's ``members`` train a chunk together (vmapped): the largest
+  divisor of ``members`` that is at most ``max(2, budget // member_bytes)``."""
+  most = max(2, budget // max(member_bytes, 1))
+  return max(g for g in range(1, min(members, most) + 1) if members % g == 0)
+
+
+def _chunk_loop(step_all, all_finite, state, hparams, stop_at, data, start, num_steps):
+  """The chunk's ``lax.fori_loop`` of ``step_all`` over a batch of members (or one member,
+  unbatched). Returns the state, the mean loss and each member's first bad update count."""
+
+  def record(first_bad, bad, step):
+    return jnp.where(bad & (first_bad < 0), step, first_bad)
+
+  def body(i, carry):
+    state, total, first_bad, was_active = carry
+    step = start + i
+    active = state.alive & (step < stop_at)
+    state, loss_bad, params_bad = step_all(state, hparams, data, step, stop_at)
+    # The parameters this update started from were written by update step - 1.
+    first_bad = record(first_bad, was_active & params_bad, step - 1)
+    first_bad = record(first_bad, loss_bad, step)
+    return state, total + state.loss, first_bad, active
+
+  zero = jnp.zeros(state.alive.shape, jnp.float32)
+  none = jnp.full(state.alive.shape, -1, jnp.int32)
+  idle = jnp.zeros(state.alive.shape, bool)
+  state, total, first_bad, was_active = jax.lax.fori_loop(
+      0, num_steps, body, (state, zero, none, idle))
+  first_bad = record(first_bad, was_active & ~all_finite(state.params), start + num_steps - 1)
+  return state, total / jnp.maximum(num_steps, 1), first_bad
+
+
 def _layout(problem: Problem, config, num_members: int, devices: list):
   """How a population of ``num_members`` is placed on ``devices``: returns (layout, devices).
 
@@ -648,52 +694,49 @@ class Engine:
     update count in this chunk (-1 if none): the first update whose loss or whose new parameters
     are not finite."""
     self.trace_counts["chunk"] += 1
-    step_all = jax.vmap(self._step_member, in_axes=(0, 0, None, None, 0))
-    if self._map_members:
-      step_all = lambda s, hp, d, t, stop: jax.lax.map(
-          lambda m: self._step_member(m[0], m[1], d, t, m[2]), (s, hp, stop))
-      if self.layout == "population":
-        # Each device runs its own members one after another (a lax.map over a sharded axis
-        # would gather the population onto every device).
-        spec = jax.sharding.PartitionSpec
-        # No collectives inside, so the varying-axis checks (which scans in the model would
-        # trip over) are not needed.
-        step_all = jax.shard_map(
-            step_all, mesh=self.mesh, out_specs=spec("population"), check_vma=False,
-            in_specs=(spec("population"), spec("population"), spec(), spec(), spec("population")))
-    all_finite = jax.vmap(_all_finite)
-    lone = state.alive.shape[0] == 1
-    if lone:
+    if state.alive.shape[0] == 1:
       # A lone member runs unbatched: under vmap XLA drops the size-1 population axis too late
       # to fold the transposes JAX's dot_general VJP emits, so the weight gradients would come
       # out transposed and every optimizer update would read them with a strided access. The
       # axis is dropped outside the loop: with bitcasts to and from [1, ...] on the
       # loop-carried parameters, copy insertion copied them at every step.
       squeeze = lambda tree: jax.tree.map(lambda x: x[0], tree)
-      state, hparams, stop_at = squeeze((state, hparams, stop_at))
-      step_all, all_finite = self._step_member, _all_finite
+      out = _chunk_loop(self._step_member, _all_finite, *squeeze((state, hparams, stop_at)),
+                        data, start, num_steps)
+      return jax.tree.map(lambda x: x[None], out)
+    cpu = self.devices[0].platform == "cpu"
+    all_finite = jax.vmap(_all_finite)
 
-    def record(first_bad, bad, step):
-      return jnp.where(bad & (first_bad < 0), step, first_bad)
+    def local(state, hparams, stop_at, data, start, num_steps):
+      """The chunk for one device's members (for all members off the CPU)."""
+      if self._map_members:
+        step = lambda s, hp, d, t, stop: jax.lax.map(
+            lambda m: self._step_member(m[0], m[1], d, t, m[2]), (s, hp, stop))
+        return _chunk_loop(step, all_finite, state, hparams, stop_at, data, start, num_steps)
+      step = jax.vmap(self._step_member, in_axes=(0, 0, None, None, 0))
+      run = lambda s, hp, stop: _chunk_loop(step, all_finite, s, hp, stop, data, start,
+                                            num_steps)
+      members = state.alive.shape[0]
+      group = _group_size(members, _member_bytes(state)) if cpu else members
+      if group == members:
+        return run(state, hparams, stop_at)
+      # Time-blocking: a group of members runs the whole chunk before the next group starts,
+      # so a group's parameters and velocities stay in the CPU's caches from one update to the
+      # next instead of the whole population's streaming through memory at every update.
+      # Members are independent, so only the order of the work changes.
+      split = lambda tree: jax.tree.map(lambda x: x.reshape((-1, group) + x.shape[1:]), tree)
+      out = jax.lax.map(lambda g: run(*g), split((state, hparams, stop_at)))
+      return jax.tree.map(lambda x: x.reshape((-1,) + x.shape[2:]), out)
 
-    def body(i, carry):
-      state, total, first_bad, was_active = carry
-      step = start + i
-      active = state.alive & (step < stop_at)
-      state, loss_bad, params_bad = step_all(state, hparams, data, step, stop_at)
-      # The parameters this update started from were written by update step - 1.
-      first_bad = record(first_bad, was_active & params_bad, step - 1)
-      first_bad = record(first_bad, loss_bad, step)
-      return state, total + state.loss, first_bad, active
-
-    zero = jnp.zeros(state.alive.shape, jnp.float32)
-    none = jnp.full(state.alive.shape, -1, jnp.int32)
-    idle = jnp.zeros(state.alive.shape, bool)
-    state, total, first_bad, was_active = jax.lax.fori_loop(
-        0, num_steps, body, (state, zero, none, idle))
-    first_bad = record(first_bad, was_active & ~all_finite(state.params), start + num_steps - 1)
-    out = state, total / jnp.maximum(num_steps, 1), first_bad
-    return jax.tree.map(lambda x: x[None], out) if lone else out
+    if self.layout == "population" and cpu:
+      # Each device runs its own members (a lax.map over a sharded axis would gather the
+      # population onto every device). No collectives inside, so the varying-axis checks (which
+      # scans in the models would trip over) are not needed.
+      spec = jax.sharding.PartitionSpec
+      members = spec("population")
+      local = jax.shard_map(local, mesh=self.mesh, out_specs=members, check_vma=False,
+                            in_specs=(members, members, members, spec(), spec(), spec()))
+    return local(state, hparams, stop_at, data, start, num_steps)
 
   def _evaluate(self, state, hparams, data):
     self.trace_counts["evaluate"] += 1

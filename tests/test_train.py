@@ -240,6 +240,55 @@ def test_layout(kind, members, batch, platform, want):
   assert (layout, len(devices)) == want
 
 
+@pytest.mark.parametrize("members,member_bytes,want", [
+    (16, 6_800_000, 2),    # CURVES: two members fit 16 MB
+    (7, 6_800_000, 1),     # ... an odd count cannot be split in twos
+    (12, 22_700_000, 2),   # MNIST: at least two, although two exceed the budget
+    (16, 10_000, 16),      # a small model: the whole population in one group
+    (9, 1_000_000, 9),
+    (1, 6_800_000, 1),
+])
+def test_group_size(members, member_bytes, want):
+  assert train._group_size(members, member_bytes) == want
+
+
+def test_member_bytes_of_a_curves_member(curves):
+  """float32 parameters and velocity (840,000 weights + 2,340 biases each), the int32 epoch
+  order of the 120 training cases, and the optimizer's int32 count and float32 shift."""
+  config = ae_config()
+  engine = train.Engine(config, train.make_problem(config, curves), train.population(config))
+  biases = (400 + 200 + 100 + 50 + 25 + 6) + (25 + 50 + 100 + 200 + 400 + 784)
+  assert biases == 2_340
+  assert train._member_bytes(engine.init()) == 2 * 4 * (840_000 + biases) + 4 * 120 + 4 + 4
+
+
+def test_groups_of_members_equal_one_vmapped_population(curves, monkeypatch):
+  """Time-blocked groups (2 + 2 members, each group running the whole chunk in turn) compute
+  what all 4 members vmapped together compute, divergence flags included."""
+  config = ae_config(mu_max=[0.9, 0.99], learning_rate=[0.01, 1e35])
+  members = train.population(config)
+
+  def run():
+    engine = train.Engine(config, train.make_problem(config, curves), members)
+    state = engine.init()
+    for start in (0, 7):
+      state, loss = engine.run_chunk(state, start, 7)
+    return state, loss
+
+  grouped_state, grouped_loss = run()
+  assert train._group_size(4, train._member_bytes(grouped_state)) == 2  # the grouped path ran
+  monkeypatch.setattr(train, "_group_size", lambda members, member_bytes: members)
+  state, loss = run()
+  np.testing.assert_array_equal(np.asarray(grouped_state.alive), np.asarray(state.alive))
+  assert list(np.asarray(state.alive)) == [True, False, True, False]  # lr 1e35 diverged
+  np.testing.assert_array_equal(np.asarray(grouped_state.diverged_at),
+                                np.asarray(state.diverged_at))
+  for a, b in zip(jax.tree.leaves(grouped_state.params), jax.tree.leaves(state.params)):
+    np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-5, atol=1e-7)
+  np.testing.assert_allclose(np.asarray(grouped_loss)[[0, 2]], np.asarray(loss)[[0, 2]],
+                             rtol=1e-5)
+
+
 def test_cpu_devices_layouts():
   """On 2 CPU devices: a lone RNN splits its minibatch over them (the compiled chunk's hidden
   states hold B/2 cases per device and the gradient is all-reduced) and matches one device up to summation
