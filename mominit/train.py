@@ -526,13 +526,13 @@ class Engine:
   devices, a problem with ``batch_members_on_cpu=False`` runs its members one after another
   (``lax.map``) inside the step, each device its own share (``shard_map``), and a vmapped
   population on a CPU device trains each chunk in groups of members, one group after another
-  (:func:`_group_size`), which keeps a group's state in cache. Divergence isolation costs no
-  extra pass over the parameters in the common case: a member's update is masked by flags known before the step (``alive``,
-  ``step < stop_at``), which XLA fuses into the optimizer's update, and the finiteness of the
-  loss and of the new parameters is only recorded (``first_bad``). When a member went bad
-  during a chunk, :meth:`run_chunk` reruns the chunk from its starting state with that member
-  stopped at its first bad step: the rerun is the same compiled program on the same inputs, so
-  the other members repeat bit for bit and the bad one ends frozen at its last finite state.
+  (:func:`_group_size`), which keeps a group's state in cache. Divergence isolation costs no extra
+  pass over the parameters in the common case: a member's update is masked by flags known before
+  the step (``alive``, ``step < stop_at``), which XLA fuses into the optimizer's update, and the
+  finiteness of the loss and of the new parameters is only recorded (``first_bad``). When a member
+  went bad during a chunk, :meth:`run_chunk` reruns the chunk from its starting state with that
+  member stopped at its first bad step: the rerun is the same compiled program on the same inputs,
+  so the other members repeat bit for bit and the bad one ends frozen at its last finite state.
 
   Attributes:
     problem: the :class:`Problem`.

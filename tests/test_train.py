@@ -292,11 +292,11 @@ def test_groups_of_members_equal_one_vmapped_population(curves, monkeypatch):
 def test_cpu_devices_layouts():
   """On 2 CPU devices: a lone RNN splits its minibatch over them (the compiled chunk's hidden
   states hold B/2 cases per device and the gradient is all-reduced) and matches one device up
-  to summation order, never recompiles, and resumes to the uninterrupted result; a population of 6 is
-  sharded member-wise and equals one device exactly (its batched-LAPACK init runs on one
-  device: sharded, it deadlocked); a lone autoencoder stays on one device; the diagnostics of a
-  sharded autoencoder population equal one device's at update 0 and to float32 rounding after
-  (2 + 2 vmapped members sum in another order than 4)."""
+  to summation order, never recompiles, and resumes to the uninterrupted result; a population
+  of 6 is sharded member-wise and equals one device exactly (its batched-LAPACK init runs on
+  one device: sharded, it deadlocked); a lone autoencoder stays on one device; the diagnostics
+  of a sharded autoencoder population equal one device's at update 0 and to float32 rounding
+  after (2 + 2 vmapped members sum in another order than 4)."""
   script = f"""
 import json, sys, tempfile
 sys.path.insert(0, {str(REPO)!r})
