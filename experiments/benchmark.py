@@ -164,6 +164,13 @@ def gemm_timer(n: int) -> Timer:
   return Timer(lambda: gemm(a, b).block_until_ready(), 2 * n ** 3, n=n)
 
 
+def ceiling_ratio(matmul_flops_per_s: float, executed_flops: float,
+                  peer_updates_per_s: float) -> float:
+  """The ratio to a peer's updates/s that a loop would reach if every matmul it executes
+  (``executed_flops`` per update) ran at ``matmul_flops_per_s`` with nothing in between."""
+  return matmul_flops_per_s / executed_flops / peer_updates_per_s
+
+
 def torch_gemm_timer(torch, n: int) -> Timer:
   """The same GEMM through ``torch.mm`` (PyTorch's own BLAS): the matmul rate its loop draws on."""
   gen = torch.Generator().manual_seed(0)
@@ -272,18 +279,17 @@ def rnn_limit_fn(length: int, layout: str = "single", mesh=None):
     return g, dw
 
   members = jax.vmap(one)
-  fn = members
-  if layout == "cases":
-    spec = jax.sharding.PartitionSpec
-    cases = spec(None, "cases")
+  if layout != "cases":
+    return jax.jit(members)
+  spec = jax.sharding.PartitionSpec
+  cases = spec(None, "cases")
 
-    def split(w, h, g):
-      g, dw = members(w, h, g)
-      return g, jax.lax.psum(dw, "cases")
+  def split(w, h, g):
+    g, dw = members(w, h, g)
+    return g, jax.lax.psum(dw, "cases")
 
-    fn = jax.shard_map(split, mesh=mesh, in_specs=(spec(), cases, cases),
-                       out_specs=(cases, spec()), check_vma=False)
-  return jax.jit(fn)
+  return jax.jit(jax.shard_map(split, mesh=mesh, in_specs=(spec(), cases, cases),
+                               out_specs=(cases, spec()), check_vma=False))
 
 
 def rnn_limit_timer(population: int, length: int, batch: int = RNN_BATCH,
@@ -610,10 +616,8 @@ def run(quick: bool = False, log=print) -> dict:
       counts = result["flops_per_update"][name]
       peer["gflops"] = peer["updates_per_s"] * counts["flops"] / 1e9
       if "executed_flops" in counts:
-        # The most any loop could reach if its matmuls ran at JAX's GEMM rate with nothing else
-        # in between, as a multiple of this PyTorch loop.
-        peer["ceiling_ratio_at_matmul_rate"] = (
-            gemm.rate / counts["executed_flops"] / peer["updates_per_s"])
+        peer["ceiling_ratio_at_matmul_rate"] = ceiling_ratio(
+            gemm.rate, counts["executed_flops"], peer["updates_per_s"])
   result["torch"] = {"available": torch is not None, **peers}
   if torch is not None:
     result["torch"]["threads"] = torch.get_num_threads()
