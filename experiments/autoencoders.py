@@ -14,6 +14,7 @@ the best learning rate of the grid, chosen on the mean over seeds of the final t
 training error when the final low-momentum phase starts and at the end.
 """
 import argparse
+import copy
 import pathlib
 import sys
 import time
@@ -21,12 +22,15 @@ from typing import Optional
 
 import pandas as pd
 
+from experiments import paper_values
 from experiments import populations
 from experiments import presets
 from experiments import report
 
 CELL = ("problem", "rule", "mu_max")
 NAMES = {"curves": "CURVES", "mnist": "MNIST", "faces": "FACES"}
+# Table 1's reference columns (experiments.paper_values), as the report heads them.
+REFERENCE_COLUMNS = {"SGD_C": "SGD_C", "HF_dagger": "HF†", "HF_star": "HF*"}
 
 
 def run(workdir, preset="quick", data_dir: Optional[str] = None, progress: bool = True) -> dict:
@@ -39,15 +43,16 @@ def run(workdir, preset="quick", data_dir: Optional[str] = None, progress: bool 
     progress: show the engine's progress bars.
 
   Returns:
-    {"results": DataFrame (one row per member, columns experiment="table1", problem, init,
-    baseline and the engine's), "skipped": {dataset: reason}, "table1": markdown,
+    {"results": DataFrame (one row per member, columns experiment="table1" (or the label of
+    a final-phase twin, e.g. "table2_control"), problem, init, baseline and the engine's),
+    "skipped": {dataset: reason}, "table1": markdown,
     "table2": markdown, "figures": [PNG paths], "seconds": wall time, "configs": {dataset:
     config dict}}.
   """
   t0 = time.perf_counter()
   section = presets.get(preset)["autoencoders"]
   workdir = pathlib.Path(workdir)
-  frames, skipped, configs, workdirs = [], {}, {}, {}
+  frames, skipped, configs, workdirs, twins = [], {}, {}, {}, []
   for dataset in section["datasets"]:
     try:
       data = populations.autoencoder_data(dataset, section["num_train"], section["num_test"],
@@ -58,16 +63,37 @@ def run(workdir, preset="quick", data_dir: Optional[str] = None, progress: bool 
     config = presets.autoencoder_config(preset, dataset, data_dir, progress)
     configs[dataset] = config.to_dict()
     workdirs[dataset] = workdir / "table1" / dataset
-    frames.append(populations.run(config, workdirs[dataset], "table1", dataset,
-                                  populations.mean_image_error(data.train), data=data,
-                                  init="sparse"))
+    base = populations.mean_image_error(data.train)
+    frames.append(populations.run(config, workdirs[dataset], "table1", dataset, base,
+                                  data=data, init="sparse"))
+    twins += _twins(section, config, workdir, dataset, base, data)
   results = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
   figures = []
   if not results.empty:
     figures.append(plot(results, workdirs, workdir / "table1_curves.png"))
-  return {"results": results, "skipped": skipped, "table1": table1(results),
+  everything = pd.concat([results] + twins, ignore_index=True) if twins else results
+  return {"results": everything, "skipped": skipped, "table1": table1(results),
           "table2": table2(results), "figures": figures,
           "seconds": time.perf_counter() - t0, "configs": configs}
+
+
+def _twins(section, config, workdir, dataset, base, data) -> list:
+  """The twin populations of `section["final_twins"]` ({experiment label: final_steps}): NAG at
+  every mu_max above the final mu, same seeds and learning rates, another final phase (0: none,
+  continuing at mu_max to the end; the control of the "final phase helps" claim)."""
+  frames = []
+  for label, final_steps in section.get("final_twins", {}).items():
+    twin = copy.deepcopy(config)
+    twin.final_steps = int(final_steps)
+    twin.sweep.rule = ["nag"]
+    twin.sweep.mu_max = [m for m in section["mu_max"] if m > config.final_mu]
+    if not twin.sweep.mu_max or "nag" not in section["rules"]:
+      continue
+    frame = populations.run(twin, workdir / label / dataset, label, dataset, base, data=data,
+                            init="sparse")
+    frame["final_steps"] = int(final_steps)
+    frames.append(frame)
+  return frames
 
 
 def table1(results: pd.DataFrame) -> str:
@@ -78,16 +104,23 @@ def table1(results: pd.DataFrame) -> str:
   mus = sorted(m for m in best["mu_max"].unique() if m > 0)
   columns = [("sgd", 0.0)] + [(r, m) for m in mus for r in ("nag", "cm")]
   header = ["problem", "baseline"] + [
-      "SGD" if r == "sgd" else f"{report.RULE_LABELS[r]} {m:g}" for r, m in columns]
-  rows = []
+      "SGD" if r == "sgd" else f"{report.RULE_LABELS[r]} {m:g}" for r, m in columns] + [
+          f"paper {c}" for c in REFERENCE_COLUMNS.values()]
+  rows, ratios = [], {}
   for problem in _ordered(best["problem"].unique()):
     base = results[results["problem"] == problem]["baseline"].iloc[0]
-    row = [NAMES.get(problem, problem), f"{base:.3g}"]
+    name = NAMES.get(problem, problem)
+    row = [name, f"{base:.3g}"]
     for r, m in columns:
       cell = best[(best["problem"] == problem) & (best["rule"] == r) & (best["mu_max"] == m)]
-      row.append(report.cell_text(cell.iloc[0]) if len(cell) else "–")
+      label = f"{name} " + ("SGD" if r == "sgd" else f"{report.RULE_LABELS[r]} {m:g}")
+      row.append(report.paper_cell_text(cell.iloc[0], ratios, label) if len(cell) else "–")
+    for column in REFERENCE_COLUMNS:
+      value = paper_values.reference(problem, column)
+      row.append("NA" if value is None else f"{value:g}")
     rows.append(row)
-  return report.markdown_table(header, rows)
+  return "\n\n".join([report.markdown_table(header, rows),
+                       paper_values.summary_line("Table 1", ratios)])
 
 
 def table2(results: pd.DataFrame) -> str:
@@ -101,7 +134,7 @@ def table2(results: pd.DataFrame) -> str:
     return "(no autoencoder results)"
   best = report.best_learning_rates(results, "train_error", CELL, also=("error_before_final",))
   best = best[best["rule"] != "sgd"]
-  rows = []
+  rows, ratios = [], {}
   for problem in _ordered(best["problem"].unique()):
     cells = best[best["problem"] == problem].sort_values(["rule", "mu_max"],
                                                           ascending=[False, True])
@@ -112,9 +145,21 @@ def table2(results: pd.DataFrame) -> str:
         before = report.format_error(c["error_before_final_mean"], c["error_before_final_std"],
                                      0, c["n_seeds"])
         after = report.format_error(c["mean"], c["std"], c["n_diverged"], c["n_seeds"])
+        if tag:  # the paper's Table 2 cell: its best NAG cell, whatever its mu_max
+          name = NAMES.get(problem, problem)
+          pairs = []
+          for phase, ours in (("before", c["error_before_final_mean"]), ("after", c["mean"])):
+            paper = paper_values.cell(2, problem, "nag", phase=phase)
+            r = paper_values.ratio(ours, paper)
+            ratios[f"{name} {phase}"] = r
+            pairs.append(paper_values.format_pair(before if phase == "before" else after,
+                                                  paper, r))
+          before, after = pairs
         rows.append([NAMES.get(problem, problem), tag or report.RULE_LABELS[c["rule"]],
                      f"{c['mu_max']:g}", f"{c['learning_rate']:g}", before, after])
-  return report.markdown_table(["problem", "cell", "μmax", "ε", "before", "after"], rows)
+  return "\n\n".join([
+      report.markdown_table(["problem", "cell", "μmax", "ε", "before", "after"], rows),
+      paper_values.summary_line("Table 2 (best NAG cell)", ratios)])
 
 
 def _ordered(problems):

@@ -172,8 +172,14 @@ def format_pair(text: str, paper: Optional[float], r: float) -> str:
   """
   if paper is None:
     return text
-  shown = f"x{r:.3g}" if math.isfinite(r) else ("x∞" if r == float("inf") else "x?")
-  return f"{text} (paper {paper:g}, {shown})"
+  return f"{text} (paper {paper:g}, {format_ratio(r)})"
+
+
+def format_ratio(r: float) -> str:
+  """A ratio as the report writes it: "x1.09" (3 significant digits), "x∞", "x?" (NaN)."""
+  if math.isnan(r):
+    return "x?"
+  return f"x{r:.3g}" if math.isfinite(r) else "x∞"
 
 
 def summarize(ratios: dict) -> dict:
@@ -203,11 +209,9 @@ def summary_line(name: str, ratios: dict) -> str:
   s = summarize(ratios)
   if s["worst"] is None:
     return f"{name} vs the paper: no cell the paper also reports."
-  worst = (f"x{s['worst_ratio']:.3g}" if 0 < s["worst_ratio"] < float("inf")
-           else f"x{s['worst_ratio']:g}")
-  median = f"x{s['median']:.3g}" if math.isfinite(s["median"]) else "n/a"
+  median = format_ratio(s["median"]) if math.isfinite(s["median"]) else "n/a"
   return (f"{name} vs the paper: median ratio (ours / paper) {median} over {s['n']} cells; "
-          f"farthest cell: {s['worst']} {worst}.")
+          f"farthest cell: {s['worst']} {format_ratio(s['worst_ratio'])}.")
 
 
 def table_cells(table: int) -> Iterable[tuple]:
@@ -228,3 +232,47 @@ def table_cells(table: int) -> Iterable[tuple]:
       yield TABLE3_TASK, TABLE3_RULE, TABLE3_MU, s, value
   else:
     raise ValueError(f"table must be one of {sorted(TABLES)}, got {table!r}")
+
+
+def _finite_or_nan(x) -> float:
+  try:
+    x = float(x)
+  except (TypeError, ValueError):
+    return float("nan")
+  return x
+
+
+def best_row_comparison(row) -> dict:
+  """The paper's value for one row of `experiments.report.best_learning_rates`, and our ratio.
+
+  The row names its table by its `experiment` label ("table1", "table3", "table5"; other
+  experiments, e.g. the Gaussian-init extension, have no paper cell). Table 3 is compared
+  whatever our mu_max (the paper does not state its Table 3 protocol). Table 5 errors are turned
+  into the paper's unit with the row's `paper_unit_factor` (zero-one fraction x scored steps
+  per sequence; NaN where our mask is not the paper's, e.g. memorization scored at every step).
+
+  Args:
+    row: a mapping (dict or pandas Series) with `experiment`, `problem`, `rule`, `mu_max`,
+      `mean`, and (Table 3) `init_scale`, (Table 5) `paper_unit_factor`.
+
+  Returns:
+    {} when the paper has no such cell; else {"paper_table": 1 | 3 | 5, "paper": value,
+    "ours": our mean in the paper's unit, "ratio": ours / paper}.
+  """
+  get = row.get
+  experiment, problem, rule = get("experiment"), get("problem"), get("rule")
+  mu = _finite_or_nan(get("mu_max"))
+  ours = _finite_or_nan(get("mean"))
+  if experiment == "table1":
+    table, paper = 1, cell(1, problem, rule, mu)
+  elif experiment == "table3":
+    table, paper = 3, cell(3, problem, rule, None, scale=_finite_or_nan(get("init_scale")))
+  elif experiment == "table5":
+    table, paper = 5, cell(5, problem, rule, mu)
+    factor = get("paper_unit_factor")
+    ours = ours * (1.0 if factor is None else _finite_or_nan(factor))
+  else:
+    return {}
+  if paper is None:
+    return {}
+  return {"paper_table": table, "paper": paper, "ours": ours, "ratio": ratio(ours, paper)}

@@ -10,11 +10,15 @@ into the engine's `ml_collections` configs (starting from `configs/autoencoder.p
   the run), smaller grids and 2 seeds.
 - medium: every built-in problem (CURVES and the four RNN problems; MNIST/FACES too when
   `--data_dir` has them), longer runs, about 2 hours on a CPU.
-- paper: the full protocol of PAPER.md (750,000 / 50,000 updates, full grids, 10 RNN seeds),
+- paper: the full protocol of PAPER.md (750,000 / 50,000 updates, full grids, 4 RNN seeds),
   meant for GPUs.
 
 Each section's `deviations` lists, in words, how it differs from the paper (copied into the
-report).
+report). Optional keys: `autoencoders.final_twins` ({experiment label: final_steps}: twin
+populations of the NAG cells with mu_max above the final mu, e.g. the control with
+final_steps = 0 that the "final phase helps" claim needs) and `rnn.input_scales` ({problem:
+scales}) / `rnn.uncentred` (problems) for the RNN input-scale and centring studies. Momentum
+claims need >= 2 (better 3) learning rates per cell, so every preset has a grid.
 """
 import copy
 from typing import Optional
@@ -36,9 +40,10 @@ PRESETS = {
             "datasets": ("curves", "mnist", "faces"), "steps": 24, "eval_every": 8, "chunk": 8,
             "final_steps": 6, "momentum_period": 2, "num_train": 200, "num_test": 50,
             "batch_size": 20, "seeds": (0, 1), "rules": ("nag", "cm"),
-            "mu_max": (0.0, 0.9, 0.99), "learning_rates": (0.01, 0.05),
+            "mu_max": (0.0, 0.9, 0.99), "learning_rates": (0.05, 0.01, 0.005),
+            "final_twins": {"table2_control": 0},
             "deviations": ["24 updates of minibatch 20 on 200 cases", "momentum period 2",
-                           "final phase 6 updates", "grid: mu_max 0/0.9/0.99, eps 0.01 and 0.05",
+                           "final phase 6 updates", "grid: mu_max 0/0.9/0.99, eps 0.05/0.01/0.005",
                            "2 seeds"]},
         "init_scale": {
             "dataset": "curves", "steps": 24, "eval_every": 12, "chunk": 12, "final_steps": 0,
@@ -50,10 +55,10 @@ PRESETS = {
             "problems": {"add": {"T": 10}}, "steps": 30, "eval_every": 10, "chunk": 10,
             "warm_steps": 10, "hidden": 8, "batch_size": 16, "eval_sequences": 64,
             "seeds": (0, 1), "rules": ("nag", "cm"), "mu_0": (0.0, 0.9, 0.995),
-            "learning_rates": (1e-3,),
+            "learning_rates": (3e-3, 1e-3, 3e-4),
             "deviations": ["addition with T=10, 8 hidden units", "30 updates of 16 sequences",
-                           "warm phase 10 updates", "2 seeds, eps 1e-3"]},
-        "quadratic": {"num_steps": 60, "theorem_steps": 60},
+                           "warm phase 10 updates", "2 seeds, eps 3e-3/1e-3/3e-4"]},
+        "quadratic": {"num_steps": 60, "theorem_steps": 60, "rates": "small"},
         "hf": "tiny", "glorot": "tiny",
     },
     "quick": {
@@ -63,12 +68,13 @@ PRESETS = {
             "datasets": ("curves",), "steps": 1500, "eval_every": 250, "chunk": 250,
             "final_steps": 250, "momentum_period": 10, "num_train": 8000, "num_test": 2000,
             "batch_size": 200, "seeds": (0, 1), "rules": ("nag", "cm"),
-            "mu_max": (0.0, 0.99), "learning_rates": (0.01,),
+            "mu_max": (0.0, 0.99), "learning_rates": (0.05, 0.01, 0.005),
+            "final_twins": {"table2_control": 0},
             "deviations": ["1,500 updates instead of 750,000", "8,000 of the 20,000 generated "
                            "training cases (2,000 test)", "momentum period 10 instead of 250 "
                            "(mu reaches 0.99 at update 490)", "final phase 250 updates instead "
-                           "of 1,000", "mu_max 0 (SGD) and 0.99 only", "one learning rate "
-                           "(0.01) instead of six", "2 seeds"]},
+                           "of 1,000", "mu_max 0 (SGD) and 0.99 only", "three learning rates "
+                           "(0.05, 0.01, 0.005) instead of six", "2 seeds"]},
         "init_scale": {
             "dataset": "curves", "steps": 1000, "eval_every": 250, "chunk": 250,
             "final_steps": 0, "momentum_period": 10, "num_train": 8000, "num_test": 2000,
@@ -82,10 +88,11 @@ PRESETS = {
             "problems": {"add": {"T": 20}}, "steps": 2000, "eval_every": 250, "chunk": 250,
             "warm_steps": 250, "hidden": 100, "batch_size": 100, "eval_sequences": 1000,
             "seeds": (0, 1), "rules": ("nag", "cm"), "mu_0": (0.0, 0.9, 0.995),
-            "learning_rates": (1e-3,),
+            "learning_rates": (3e-3, 1e-3, 3e-4),
             "deviations": ["addition with T=20 instead of 80", "2,000 updates instead of "
                            "50,000", "warm phase (mu = 0.9) 250 updates instead of 1,000",
-                           "mu_0 0/0.9/0.995, eps 1e-3 only", "2 seeds instead of 10"]},
+                           "mu_0 0/0.9/0.995, eps 3e-3/1e-3/3e-4 instead of 1e-3 ... 1e-6",
+                           "2 seeds instead of 4"]},
         "quadratic": {},
         "hf": None, "glorot": None,
     },
@@ -96,12 +103,13 @@ PRESETS = {
             "datasets": ("curves", "mnist", "faces"), "steps": 10_000, "eval_every": 500,
             "chunk": 500, "final_steps": 1000, "momentum_period": 25, "num_train": 0,
             "num_test": 0, "batch_size": 200, "seeds": (0, 1), "rules": ("nag", "cm"),
-            "mu_max": (0.0, 0.9, 0.99, 0.995), "learning_rates": (0.01,),
+            "mu_max": (0.0, 0.9, 0.99, 0.995), "learning_rates": (0.05, 0.01, 0.005),
+            "final_twins": {"table2_control": 0, "table2_early": 2500},
             "deviations": ["10,000 updates instead of 750,000", "momentum period 25 instead "
                            "of 250 (mu reaches 0.995 at update 2,475)", "final phase 1,000 "
-                           "updates as in the paper", "mu_max up to 0.995", "one learning rate "
-                           "(0.01)", "2 seeds", "MNIST and FACES (when present) take hours "
-                           "more"]},
+                           "updates as in the paper", "mu_max up to 0.995", "three learning "
+                           "rates (0.05, 0.01, 0.005)", "2 seeds", "MNIST and FACES (when "
+                           "present) take hours more"]},
         "init_scale": {
             "dataset": "curves", "steps": 5000, "eval_every": 500, "chunk": 500,
             "final_steps": 0, "momentum_period": 25, "num_train": 0, "num_test": 0,
@@ -115,11 +123,13 @@ PRESETS = {
                          "mem20": {"T": 40}},
             "steps": 5000, "eval_every": 500, "chunk": 500, "warm_steps": 500,
             "hidden": 100, "batch_size": 100, "eval_sequences": 1000, "seeds": (0, 1),
-            "rules": ("nag", "cm"), "mu_0": (0.0, 0.9, 0.995), "learning_rates": (1e-3,),
+            "rules": ("nag", "cm"), "mu_0": (0.0, 0.9, 0.995),
+            "learning_rates": (3e-3, 1e-3, 3e-4),
+            "input_scales": {"add": (1e-4, 1e-3, 1e-2, 1e-1)}, "uncentred": ("mul",),
             "deviations": ["shorter sequences: add and mul T=40 (paper 80), mem-5 T=50 (200), "
                            "mem-20 T=40 (80)", "5,000 updates instead of 50,000", "warm phase "
-                           "500 updates", "mu_0 0/0.9/0.995, eps 1e-3 only", "2 seeds instead "
-                           "of 10"]},
+                           "500 updates", "mu_0 0/0.9/0.995, eps 3e-3/1e-3/3e-4", "2 seeds "
+                           "instead of 4"]},
         "quadratic": {},
         "hf": "quick", "glorot": "quick",
     },
@@ -130,6 +140,7 @@ PRESETS = {
             "chunk": 1000, "final_steps": 1000, "momentum_period": 250, "num_train": 0,
             "num_test": 0, "batch_size": 200, "seeds": (0, 1), "rules": ("nag", "cm"),
             "mu_max": (0.0, 0.9, 0.99, 0.995, 0.999), "learning_rates": AE_LRS,
+            "final_twins": {"table2_control": 0, "table2_early": 50_000},
             "deviations": ["2 seeds per cell (the paper reports single runs) so that claims "
                            "can be judged against the seed spread"]},
         "init_scale": {
@@ -143,8 +154,10 @@ PRESETS = {
             "problems": {"add": {"T": 80}, "mul": {"T": 80}, "mem5": {}, "mem20": {}},
             "steps": 50_000, "eval_every": 2000, "chunk": 1000, "warm_steps": 1000,
             "hidden": 100, "batch_size": 100, "eval_sequences": 1000,
-            "seeds": tuple(range(10)), "rules": ("nag", "cm"), "mu_0": (0.0, 0.9, 0.98, 0.995),
-            "learning_rates": RNN_LRS, "deviations": []},
+            "seeds": tuple(range(4)), "rules": ("nag", "cm"), "mu_0": (0.0, 0.9, 0.98, 0.995),
+            "learning_rates": RNN_LRS,
+            "input_scales": {"add": (1e-4, 1e-3, 1e-2, 1e-1)}, "uncentred": ("mul",),
+            "deviations": []},
         "quadratic": {},
         "hf": "quick", "glorot": "full",
     },

@@ -33,6 +33,10 @@ MU_LEVELS = (0.9, 0.98, 0.99, 0.995, 0.999)
 _RULE_MAPS = {"nag": ("#9ecae1", "#08306b"), "cm": ("#fcae91", "#67000d")}
 _RULE_DASHES = {"nag": "-", "cm": "--", "sgd": ":"}
 RULE_LABELS = {"nag": "NAG", "cm": "CM", "sgd": "SGD"}
+# Per-cell constants that `best_learning_rates` carries into its rows when the table has them:
+# which of the paper's tables a row belongs to, and the factor that turns a Table 5 zero-one
+# fraction into the paper's unit (`experiments.paper_values.best_row_comparison`).
+LABELS = ("experiment", "paper_unit_factor")
 
 
 def diverged_flags(frame: pd.DataFrame) -> np.ndarray:
@@ -76,7 +80,8 @@ def best_learning_rates(results: pd.DataFrame, error: str,
     One row per cell (sorted by the cell columns): the cell values; `learning_rate` (the
     winner); `mean`, `std` (NaN with one seed), `min`, `max` of `error` over its seeds (inf
     where a seed diverged); `n_seeds`; `n_diverged`; `candidates` (JSON {lr: mean} of every
-    learning rate tried, for the record); and the `also` summaries.
+    learning rate tried, for the record); the `also` summaries; and the `LABELS` columns the
+    table has (their value at the winning learning rate), which name the paper's cell.
 
   Raises:
     ValueError: if a needed column is missing.
@@ -103,6 +108,9 @@ def best_learning_rates(results: pd.DataFrame, error: str,
         min=float(values.min()), max=float(values.max()), n_seeds=int(len(values)),
         n_diverged=int(np.sum(~np.isfinite(values))),
         candidates=json.dumps({f"{o[2]:g}": float(o[0]) for o in options}))
+    for name in LABELS:  # constant labels a cell's paper comparison needs
+      if name in members.columns and name not in row:
+        row[name] = members[name].iloc[0]
     for name in also:
       extra = _error_values(members, name)
       row[f"{name}_mean"] = float(extra.mean())
@@ -149,6 +157,32 @@ def cell_text(best_row: pd.Series, fixed: bool = False, digits: int = 3) -> str:
   """Formats one row of `best_learning_rates` as "mean ± std<br>eps=lr"."""
   text = format_error(best_row["mean"], best_row["std"], best_row["n_diverged"],
                       best_row["n_seeds"], digits=digits, fixed=fixed)
+  return f"{text}<br>ε={best_row['learning_rate']:g}"
+
+
+def paper_cell_text(best_row, ratios: Optional[dict] = None, name: str = "",
+                    fixed: bool = False, digits: int = 3) -> str:
+  """`cell_text` with the paper's value and our ratio to it, where the paper has the cell:
+  "0.081 ± 0.002 (paper 0.074, x1.09)<br>ε=0.01"; a Table 5 cell whose unit differs from the
+  paper's (memorization: wrong recall steps per sequence) shows both: "0.126 = 0.63/seq (...)".
+
+  Args:
+    best_row: a row of `best_learning_rates` (with its `LABELS` columns).
+    ratios: if given, `ratios[name]` is set to the ratio (for `paper_values.summary_line`).
+    name: the cell's name in `ratios`.
+    fixed, digits: as for `format_error`.
+  """
+  from experiments import paper_values  # pylint: disable=import-outside-toplevel
+  text = format_error(best_row["mean"], best_row["std"], best_row["n_diverged"],
+                      best_row["n_seeds"], digits=digits, fixed=fixed)
+  comparison = paper_values.best_row_comparison(best_row)
+  if comparison:
+    ours, mean = comparison["ours"], float(best_row["mean"])
+    if math.isfinite(mean) and not math.isclose(ours, mean, rel_tol=1e-12, abs_tol=0.0):
+      text += f" = {ours:.3g}/seq" if math.isfinite(ours) else " (not the paper's unit)"
+    text = paper_values.format_pair(text, comparison["paper"], comparison["ratio"])
+    if ratios is not None:
+      ratios[name] = comparison["ratio"]
   return f"{text}<br>ε={best_row['learning_rate']:g}"
 
 

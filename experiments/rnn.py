@@ -10,12 +10,14 @@ seeds wins (ties: lower mean test loss; diverged = +inf). The "biases" column is
 net that only learns its output biases (`mominit.tasks.biases_baseline`).
 """
 import argparse
+import math
 import pathlib
 import sys
 import time
 
 import pandas as pd
 
+from experiments import paper_values
 from experiments import populations
 from experiments import presets
 from experiments import report
@@ -43,7 +45,8 @@ def run(workdir, preset="quick", data_dir=None, progress: bool = True) -> dict:
 
   Returns:
     {"results": DataFrame (experiment "table5"; `mu_max` holds mu_0; `baseline` the biases
-    zero-one error; `T` the task length), "table5": markdown, "figures": [PNG paths],
+    zero-one error; `T` the task length; `paper_unit_factor`, see that function),
+    "table5": markdown, "figures": [PNG paths],
     "seconds": wall time, "configs": {problem: config dict}}.
   """
   del data_dir
@@ -58,11 +61,53 @@ def run(workdir, preset="quick", data_dir=None, progress: bool = True) -> dict:
     frame = populations.run(config, workdirs[problem], "table5", problem, baseline(config),
                             task=config.task)
     frame["T"] = _length(config)
+    frame["paper_unit_factor"] = paper_unit_factor(config)
     frames.append(frame)
   results = pd.concat(frames, ignore_index=True)
-  return {"results": results, "table5": table5(results),
+  studies = _studies(section, preset, workdir, progress)
+  everything = pd.concat([results] + studies, ignore_index=True) if studies else results
+  return {"results": everything, "table5": table5(results),
           "figures": [plot(results, workdirs, workdir / "table5_curves.png")],
           "seconds": time.perf_counter() - t0, "configs": configs}
+
+
+def _studies(section, preset, workdir, progress) -> list:
+  """The input-scale (`section["input_scales"]`: {problem: scales}) and centring
+  (`section["uncentred"]`: problems) studies of `experiments.claims_rnn`: NAG at the largest
+  mu_0 of the preset, every learning rate and seed, as experiments "rnn_input_scale" (an
+  `input_scale` sweep) and "rnn_center" (inputs and targets not centred, `center` False)."""
+  frames = []
+  top = max(section["mu_0"])
+  jobs = [("rnn_input_scale", p, {"input_scale": list(s)})
+          for p, s in section.get("input_scales", {}).items()]
+  jobs += [("rnn_center", p, {"center": False}) for p in section.get("uncentred", ())]
+  for label, problem, change in jobs:
+    config = presets.rnn_config(preset, problem, progress)
+    config.sweep.rule, config.sweep.mu_max = ["nag"], [top]
+    if "input_scale" in change:
+      config.sweep.input_scale = change["input_scale"]
+    else:
+      config.center = change["center"]
+    frame = populations.run(config, workdir / label / problem, label, problem, baseline(config),
+                            task=config.task)
+    frame["T"] = _length(config)
+    frame["center"] = bool(config.center)
+    frames.append(frame)
+  return frames
+
+
+def paper_unit_factor(config) -> float:
+  """What turns a config's zero-one fraction into Table 5's unit.
+
+  add / mul (one scored step per sequence): 1, the fraction of sequences wrong. Memorization
+  scored on its recall steps: `num_chars`, wrong recall steps per sequence. Memorization scored
+  at every step (`recall_only=False`): NaN, no factor gives the paper's unit.
+  """
+  from mominit import tasks  # pylint: disable=import-outside-toplevel
+  task = tasks.make(config.task, center=config.center, **dict(config.task_kwargs))
+  if isinstance(task, tasks.Memorization):
+    return float(task.num_chars) if task.recall_only else float("nan")
+  return 1.0
 
 
 def _length(config) -> int:
@@ -82,16 +127,33 @@ def table5(results: pd.DataFrame) -> str:
   columns = [("sgd", 0.0)] + [("nag", m) for m in mus] + [("cm", m) for m in mus]
   header = ["problem", "seeds", "biases"] + [
       "SGD" if r == "sgd" else f"{report.RULE_LABELS[r]} {m:g}" for r, m in columns]
-  rows = []
+  rows, ratios = [], {}
   for problem in results["problem"].unique():
     mine = results[results["problem"] == problem]
-    row = [f"{NAMES.get(problem, problem)} T={int(mine['T'].iloc[0])}",
-           f"{mine['seed'].nunique()}", f"{mine['baseline'].iloc[0]:.3f}"]
+    name = NAMES.get(problem, problem)
+    row = [f"{name} T={int(mine['T'].iloc[0])}", f"{mine['seed'].nunique()}",
+           _biases_text(problem, mine)]
     for r, m in columns:
       c = best[(best["problem"] == problem) & (best["rule"] == r) & (best["mu_max"] == m)]
-      row.append(report.cell_text(c.iloc[0], fixed=True) if len(c) else "–")
+      label = f"{name} " + ("SGD" if r == "sgd" else f"{report.RULE_LABELS[r]} {m:g}")
+      row.append(report.paper_cell_text(c.iloc[0], ratios, label, fixed=True) if len(c)
+                 else "–")
     rows.append(row)
-  return report.markdown_table(header, rows)
+  return "\n\n".join([report.markdown_table(header, rows),
+                       paper_values.summary_line("Table 5", ratios)])
+
+
+def _biases_text(problem: str, rows: pd.DataFrame) -> str:
+  """The biases column: our fraction, in the paper's unit where it differs, and the paper's."""
+  base = float(rows["baseline"].iloc[0])
+  factor = (float(rows["paper_unit_factor"].iloc[0]) if "paper_unit_factor" in rows
+            else 1.0)
+  text = f"{base:.3f}"
+  ours = base * factor
+  if factor != 1.0:
+    text += f" = {ours:.3g}/seq" if math.isfinite(ours) else " (not the paper's unit)"
+  paper = paper_values.cell(5, problem, "biases")
+  return paper_values.format_pair(text, paper, paper_values.ratio(ours, paper))
 
 
 def plot(results: pd.DataFrame, workdirs: dict, path) -> pathlib.Path:
