@@ -12,15 +12,15 @@ be Python values; they are checked eagerly and raise ``ValueError``.
 
 - ``sparse``: Martens' (2010) sparse initialization (SI): exactly ``num_connections`` non-zero
   N(0, scale^2) incoming weights per unit.
-- ``spectral_radius``: square Gaussian matrix rescaled to a given spectral radius (the ESN-style
-  recurrent initialization of Table 4).
+- ``spectral_radius``: square Gaussian matrix, sparse (15 inputs per unit, Table 4) or dense,
+  rescaled to a given spectral radius (the ESN-style recurrent initialization of Table 4).
 - ``glorot_standard`` / ``glorot_normalized``: Glorot & Bengio (2010) uniform initializations.
 - ``gaussian``: dense N(0, stddev^2).
 - ``scaled``: multiply any initializer by a (possibly traced) factor.
 - ``constant``: every entry equal to a (possibly traced) value or array broadcast to the shape.
 """
 import math
-from typing import Any, Callable
+from typing import Any, Callable, Optional
 
 import jax
 import jax.numpy as jnp
@@ -67,7 +67,7 @@ def _check_kernel_shape(name: str, shape: Any) -> tuple[int, int]:
   return int(shape[0]), int(shape[1])
 
 
-def sparse(num_connections: int = 15, scale: Any = 1.0) -> Initializer:
+def sparse(num_connections: int = 15, scale: Any = 1.0, replace: bool = False) -> Initializer:
   """Sparse initialization (SI) of Martens (2010).
 
   For a ``(fan_in, fan_out)`` kernel every column (unit) gets exactly ``num_connections`` non-zero
@@ -76,10 +76,17 @@ def sparse(num_connections: int = 15, scale: Any = 1.0) -> Initializer:
   per-column Gaussian noise (no Python loop over units): a jitted 2000 x 1000 kernel takes well
   under a second on a CPU (0.3 s measured on a busy 2-core machine).
 
+  Departure from Martens' HFDemo code (``nnet_train_2.m``): it picks each unit's inputs as
+  ``ceil(fan_in * rand(1, 15))``, i.e. with replacement, so a unit whose draws repeat gets fewer
+  than 15 distinct inputs (with fan_in 25, about 11 on average). We follow the text ("exactly
+  15 incoming connections", PAPER.md section 3); ``replace=True`` gives the HFDemo variant.
+
   Args:
     num_connections: Python int >= 1, incoming connections per unit (15 in the paper).
     scale: multiplier of the N(0, 1) values (1 in the paper; Table 3 sweeps {1/4, ..., 4}); may be
       traced.
+    replace: draw the rows with replacement (HFDemo's variant: at most ``num_connections``
+      distinct non-zeros per unit) instead of a distinct k-subset.
 
   Returns:
     An initializer ``(key, shape=(fan_in, fan_out), dtype=None) -> [fan_in, fan_out]``.
@@ -96,6 +103,11 @@ def sparse(num_connections: int = 15, scale: Any = 1.0) -> Initializer:
   def init(key, shape, dtype=None):
     fan_in, fan_out = _check_kernel_shape("sparse", shape)
     dtype = _dtype(dtype)
+    if replace:
+      z = jax.random.normal(key, (fan_out * fan_in,), dtype).reshape(fan_out, fan_in)
+      rows = jax.random.randint(jax.random.fold_in(key, 1), (fan_out, k), 0, fan_in)
+      mask = jnp.zeros((fan_out, fan_in), dtype).at[jnp.arange(fan_out)[:, None], rows].set(1)
+      return (scale * (z * mask).T).astype(dtype)
     if fan_in <= k:
       return (scale * jax.random.normal(key, (fan_in, fan_out), dtype)).astype(dtype)
     # One draw gives both the weights (z[0]) and the noise that picks the rows (z[1]): the top-k
@@ -112,29 +124,36 @@ def sparse(num_connections: int = 15, scale: Any = 1.0) -> Initializer:
   return init
 
 
-def spectral_radius(radius: Any = 1.1) -> Initializer:
+def spectral_radius(radius: Any = 1.1, num_connections: Optional[int] = None) -> Initializer:
   """Square Gaussian matrix rescaled to spectral radius ``radius`` (Table 4, ESN-inspired).
 
-  The radius is the largest eigenvalue modulus, from ``jnp.linalg.eigvals`` (LAPACK geev; on GPU
-  JAX runs it through cuSOLVER or on the host, and it batches under ``vmap``).
+  Table 4's recurrent matrix is sparse: ``num_connections=15`` draws each unit's (column's) 15
+  non-zero N(0, 1) incoming weights at distinct rows, as ``sparse(15)``, and then rescales the
+  whole matrix to the radius. ``num_connections=None`` is the dense variant (every entry
+  N(0, 1) before the rescale). The radius is the largest eigenvalue modulus, from
+  ``jnp.linalg.eigvals`` (LAPACK geev; on GPU JAX runs it through cuSOLVER or on the host, and
+  it batches under ``vmap``).
 
   Args:
     radius: target spectral radius (> 0; 1.1 in the paper); may be traced.
+    num_connections: non-zero incoming weights per unit before the rescale (Python int >= 1;
+      15 in Table 4), or None for a dense matrix.
 
   Returns:
     An initializer ``(key, shape=(n, n), dtype=None) -> [n, n]``.
 
   Raises:
-    ValueError: bad Python ``radius``; at call time, a non-square shape.
+    ValueError: bad Python ``radius`` or ``num_connections``; at call time, a non-square shape.
   """
   check_scalar("radius", radius)
+  draw = None if num_connections is None else sparse(num_connections)
 
   def init(key, shape, dtype=None):
     n, m = _check_kernel_shape("spectral_radius", shape)
     if n != m:
       raise ValueError(f"spectral_radius expects a square shape, got {tuple(shape)}")
     dtype = _dtype(dtype)
-    w = jax.random.normal(key, (n, n), dtype)
+    w = jax.random.normal(key, (n, n), dtype) if draw is None else draw(key, (n, n), dtype)
     rho = jnp.max(jnp.abs(jnp.linalg.eigvals(w)))
     return (w * (radius / rho)).astype(dtype)
 

@@ -279,10 +279,26 @@ class Memorization:
   trigger, then the blank): the `num_chars` characters at steps 0..num_chars-1, the trigger at
   step T - num_chars - 1, blanks everywhere else. Targets (one-hot, `char_size + 1` channels:
   the characters, then the blank): blank at every step except the last `num_chars`, which must
-  reproduce the characters in order. Every step is masked (loss and error on the whole
-  sequence: "the fraction of timesteps computed incorrectly").
+  reproduce the characters in order.
+
+  Mask (which steps the loss and the zero-one error cover):
+  - `recall_only=True`, Table 5's protocol (`configs/rnn.py` uses it): only the last
+    `num_chars` steps (Sutskever's `only_predict_the_memory_bits` option). The zero-one error is
+    then the fraction of recall steps wrong; times `num_chars` it is Table 5's unit, wrong recall
+    steps per sequence, in which a biases-only net scores 5 x 1/2 = 2.5 (mem-5) and
+    10 x 4/5 = 8.0 (mem-20), the paper's biases column.
+  - `recall_only=False` (the default here; the paper's words "the fraction of timesteps
+    computed incorrectly"): every step, blanks included; a biases-only net then outputs the
+    blank everywhere and is wrong at every recall step, so its error is not Table 5's.
 
   mem-5: `Memorization(5, 2, 200)`; mem-20: `Memorization(10, 5, 80)`.
+
+  Departure from Sutskever's code (`raw_mem`): there the inputs and the targets have
+  `char_size` channels only, and the blank and the trigger are written into the last two of
+  them (`V[:, -1]`, `V[:, -2]`, `O[:, -1]`), i.e. onto the channels of the last characters, so
+  a blank and a character share a channel; here every symbol has its own channel (inputs:
+  characters, trigger, blank; targets: characters, blank), which is what the task's text
+  describes (distinct blank and trigger symbols).
 
   Attributes:
     num_chars: length of the string to remember.
@@ -292,11 +308,13 @@ class Memorization:
       number b mod char_size**num_chars (base-char_size digits, most significant first), so a
       batch of exactly char_size**num_chars (32 for mem-5) holds every string once. The batch
       size must then be a multiple of char_size**num_chars and the key is not used.
+    recall_only: mask only the recall steps (Table 5's protocol; see above).
   """
   num_chars: int = 5
   char_size: int = 2
   T: int = 200
   enumerate_all: bool = False
+  recall_only: bool = False
 
   readout: ClassVar[str] = "softmax"
   input_scale: ClassVar[float] = INPUT_SCALE
@@ -309,7 +327,13 @@ class Memorization:
 
   @property
   def name(self) -> str:
-    return f"memorization({self.num_chars}, {self.char_size}, {self.T})"
+    tail = ", recall_only" if self.recall_only else ""
+    return f"memorization({self.num_chars}, {self.char_size}, {self.T}{tail})"
+
+  @property
+  def scored_steps(self) -> int:
+    """Masked steps per sequence: `num_chars` (recall only) or T."""
+    return self.num_chars if self.recall_only else self.T
 
   @property
   def num_inputs(self) -> int:
@@ -333,7 +357,10 @@ class Memorization:
 
   @property
   def target_mean(self) -> np.ndarray:
-    """[char_size + 1] frequency of each output symbol over all steps."""
+    """[char_size + 1] frequency of each output symbol over the masked steps (all steps, or
+    the recall steps only, where the blank is never a target)."""
+    if self.recall_only:
+      return np.array([1.0 / self.char_size] * self.char_size + [0.0])
     chars = self.num_chars / (self.T * self.char_size)
     return np.array([chars] * self.char_size + [(self.T - self.num_chars) / self.T])
 
@@ -362,8 +389,11 @@ class Memorization:
     symbols = jnp.full((chars.shape[0], self.T), blank, jnp.int32)
     symbols = symbols.at[:, :n].set(chars).at[:, self.trigger_step].set(trigger)
     wanted = jnp.full((chars.shape[0], self.T), k, jnp.int32).at[:, self.T - n:].set(chars)
+    mask = jnp.ones((chars.shape[0], self.T), dt)
+    if self.recall_only:
+      mask = (jnp.arange(self.T) >= self.T - n).astype(dt)[None, :] * mask
     return Batch(jax.nn.one_hot(symbols, k + 2, dtype=dt), jax.nn.one_hot(wanted, k + 1, dtype=dt),
-                 jnp.ones((chars.shape[0], self.T), dt))
+                 mask)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -378,9 +408,17 @@ class TemporalOrder:
   symbol if the first falls on step 0 (as in the original). Target at step L-1: the class
   sum_i bit_i 2^(n-1-i) (bit = 1 for Y, first symbol most significant), one of 4 or 8.
 
-  Departures from Sutskever's code: the 2-symbol version there shows the trigger one step before
-  the target step; here both versions show it at the target step (as his 3-symbol version
-  does). His generator balances X/Y by batch index; here they are drawn at random.
+  Departures from Sutskever's code (`temporal2` / `temporal3`):
+  - length: there the length n is drawn from [T, 1.1 T) but the target sits at index n, so a
+    sequence has n + 1 steps (lengths T + 1 .. floor(1.1 T)); here, as in PAPER.md, L is the
+    number of steps and the target is at L-1, one step earlier relative to the ranges.
+  - trigger: his 2-symbol version shows it at n - 1, one step before the target step; here both
+    versions show it at the target step (as his 3-symbol version does).
+  - class code: for 3 symbols his class is 4C + 2B + A (the last symbol most significant); here
+    it is 4A + 2B + C, the first symbol most significant, as in his 2-symbol code 2A + B. It
+    only relabels the 8 classes, so nothing about what a net can learn changes.
+  - balance: his generator sets X/Y by the batch index (b % 2, b / 2 % 2, ...), so every batch
+    holds each class equally often; here they are drawn at random per sequence.
 
   Attributes:
     T: the length parameter.
@@ -453,7 +491,10 @@ class RandomPermutation:
   1..T-1 show symbols drawn uniformly from 2..num_symbols-1. The target at step t < T-1 is the
   next input (symbol at t + 1); at the last step, T-1, it is a.
 
-  Departure from Sutskever's code: his loss covers every step but his zero-one error only the
+  Departures from Sutskever's code (`perm_mem`): he sets a = b % 2 by the batch index, so the
+  first symbol is balanced within every batch (exactly half 0, half 1); here a is drawn at
+  random per sequence, so a batch is balanced only on average (its share of 0s is
+  Binomial(B, 1/2) / B). His loss covers every step but his zero-one error only the
   last one. Since the next symbol at steps < T-1 is independent uniform noise (nothing but the
   output biases can learn it), the mask here covers only the last step by default;
   `predict_all=True` masks every step (his loss, but then the zero-one error counts all steps).
@@ -533,20 +574,21 @@ def xor(T: int = 80, center: bool = True) -> Xor:
   return Xor(T, center)
 
 
-def memorization(num_chars: int, char_size: int, T: int,
-                 enumerate_all: bool = False) -> Memorization:
+def memorization(num_chars: int, char_size: int, T: int, enumerate_all: bool = False,
+                 recall_only: bool = False) -> Memorization:
   """Noiseless memorization of `num_chars` characters from `char_size`, total length T."""
-  return Memorization(num_chars, char_size, T, enumerate_all)
+  return Memorization(num_chars, char_size, T, enumerate_all, recall_only)
 
 
-def mem5(T: int = 200, enumerate_all: bool = False) -> Memorization:
-  """mem-5: 5 binary characters, T = 200 in the paper."""
-  return Memorization(5, 2, T, enumerate_all)
+def mem5(T: int = 200, enumerate_all: bool = False, recall_only: bool = False) -> Memorization:
+  """mem-5: 5 binary characters, T = 200 in the paper (Table 5: `recall_only=True`)."""
+  return Memorization(5, 2, T, enumerate_all, recall_only)
 
 
-def mem20(T: int = 80, enumerate_all: bool = False) -> Memorization:
-  """mem-20: 10 characters from an alphabet of 5, T = 80 in the paper."""
-  return Memorization(10, 5, T, enumerate_all)
+def mem20(T: int = 80, enumerate_all: bool = False, recall_only: bool = False) -> Memorization:
+  """mem-20: 10 characters from an alphabet of 5, T = 80 in the paper (Table 5:
+  `recall_only=True`)."""
+  return Memorization(10, 5, T, enumerate_all, recall_only)
 
 
 def temporal_order(T: int = 80, num_symbols: int = 2) -> TemporalOrder:

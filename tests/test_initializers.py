@@ -157,3 +157,30 @@ def test_scaled_and_constant():
                                 [1.0, 2.0])
   with pytest.raises(ValueError):
     initializers.scaled(0.5, 2.0)
+
+
+def test_sparse_spectral_radius_has_15_inputs_per_unit_and_radius_1_1(x64):
+  """Table 4's W_hh: exactly 15 non-zeros per column (unit), then spectral radius 1.1, checked
+  in float64 against NumPy's eigvals."""
+  n, k = 100, 15
+  mats = np.asarray(jax.jit(jax.vmap(lambda key: initializers.spectral_radius(
+      1.1, num_connections=k)(key, (n, n), jnp.float64)))(_keys(6)))
+  assert mats.dtype == np.float64
+  for w in mats:
+    np.testing.assert_array_equal((w != 0).sum(axis=0), k)  # per unit (column), distinct rows
+    assert abs(np.max(np.abs(np.linalg.eigvals(w))) - 1.1) < 1e-5
+  assert not np.array_equal(mats[0] != 0, mats[1] != 0)
+
+
+def test_sparse_with_replacement_is_hfdemos_variant():
+  """replace=True draws rows with replacement (Martens' HFDemo): at most k distinct inputs per
+  unit; with fan_in 25 the expected count is 25 (1 - (24/25)^15) = 11.39."""
+  fan_in, fan_out, k = 25, 4000, 15
+  w = np.asarray(initializers.sparse(k, replace=True)(jax.random.key(3), (fan_in, fan_out)))
+  counts = (w != 0).sum(axis=0)
+  assert counts.max() <= k and counts.min() >= 1
+  expected = fan_in * (1 - (1 - 1 / fan_in) ** k)
+  # A column's count has a standard deviation near 1.3, the mean of 4000 near 0.02: 0.15 is 7.
+  assert abs(counts.mean() - expected) < 0.15
+  nonzero = w[w != 0]
+  assert abs(nonzero.std() - 1.0) < 0.03

@@ -264,11 +264,23 @@ def test_rnn_default_initialization_table4():
   assert params["W_hh"].shape == (100, 100) and params["W_xh"].shape == (50, 100)
   rho = np.max(np.abs(np.linalg.eigvals(params["W_hh"].astype(np.float64))))
   assert abs(rho - 1.1) < 1e-3
+  # Table 4: 15 non-zero inputs per hidden unit (column) before the rescale.
+  np.testing.assert_array_equal((params["W_hh"] != 0).sum(axis=0), 15)
   for name, sd in (("W_xh", 0.001), ("W_hy", 0.1)):
     w = params[name].astype(np.float64)
     assert abs(w.std() - sd) < 5 * sd / np.sqrt(2 * w.size)
   np.testing.assert_array_equal(params["b_h"], 0.0)
   np.testing.assert_array_equal(params["b_y"], 0.25)
+
+
+def test_rnn_dense_recurrent_init_by_name():
+  x = jnp.zeros((1, 2, 4))
+  dense = _numpy(models.TanhRNN(num_outputs=1, recurrent_init="dense").init(
+      jax.random.key(0), x)["params"])["W_hh"]
+  assert np.all(dense != 0)
+  assert abs(np.max(np.abs(np.linalg.eigvals(dense.astype(np.float64)))) - 1.1) < 1e-3
+  with pytest.raises(ValueError, match="recurrent_init"):
+    models.TanhRNN(num_outputs=1, recurrent_init="orthogonal")
 
 
 def test_rnn_traced_input_scale_population():

@@ -276,6 +276,58 @@ def test_memorization_closed_forms():
   assert base.loss == pytest.approx(entropy, rel=1e-9)
 
 
+def _fit_output_biases(task, batch_size, steps=150, lr=2.0):
+  """Output biases fitted by gradient descent on the masked cross-entropy of fresh batches: a
+  net whose outputs are its biases alone (no memory), trained as the engine would train it."""
+  from mominit import losses  # pylint: disable=import-outside-toplevel
+
+  def loss(b, key):
+    batch = task.sample(key, batch_size)
+    logits = jax.numpy.broadcast_to(b, batch.targets.shape)
+    return losses.masked_softmax_cross_entropy(logits, batch.targets, batch.mask)
+
+  grad = jax.jit(jax.grad(loss))
+  b = jax.numpy.zeros(task.num_outputs)
+  for i in range(steps):
+    b = b - lr * grad(b, jax.random.fold_in(KEY, i))
+  return b
+
+
+@pytest.mark.parametrize("task,batch_size,expected,tol", [
+    (tasks.mem5(recall_only=True, enumerate_all=True), 32 * 32, 2.5, 1e-12),  # every string
+    (tasks.mem20(recall_only=True), 4096, 8.0, 0.1),  # Binomial(10, 4/5): sd 0.02 over 4096
+])
+def test_biases_only_model_scores_table5_biases_column(task, batch_size, expected, tol):
+  """Table 5's biases column (2.5 for mem-5, 8.0 for mem-20) is what fitted output biases score
+  when targets and error cover only the recall steps, counted as wrong steps per sequence."""
+  from mominit import losses  # pylint: disable=import-outside-toplevel
+  b = np.asarray(_fit_output_biases(task, 256))
+  assert np.argmax(b) < task.char_size  # a character, never the blank (no blank targets)
+  batch = tasks.Batch(*_np(task.sample(jax.random.PRNGKey(77), batch_size)))
+  wrong = (np.argmax(b) != batch.targets.argmax(-1)) * batch.mask
+  per_sequence = wrong.sum(1).mean()
+  assert abs(per_sequence - expected) <= tol
+  # Our zero-one fraction times the scored steps per sequence is that unit.
+  fraction = float(losses.symbol_zero_one(jax.numpy.broadcast_to(b, batch.targets.shape),
+                                          batch.targets, batch.mask))
+  assert fraction * task.scored_steps == pytest.approx(per_sequence, rel=1e-6)
+  assert task.scored_steps == task.num_chars
+  np.testing.assert_array_equal(batch.mask.sum(1), task.num_chars)
+  # The constant-output baseline of the module agrees.
+  base = tasks.biases_baseline(task, num_samples=batch_size)
+  assert abs(base.zero_one * task.num_chars - expected) <= max(tol, 1e-9) + 0.05
+
+
+def test_every_step_memorization_biases_are_blank():
+  """With every step scored, fitted biases output the blank and miss every recall step."""
+  task = tasks.mem5(T=20, enumerate_all=True)
+  b = np.asarray(_fit_output_biases(task, 64))
+  assert np.argmax(b) == task.char_size  # the blank
+  batch = tasks.Batch(*_np(task.sample(KEY, 32)))
+  wrong = (np.argmax(b) != batch.targets.argmax(-1))[:, -task.num_chars:]
+  assert wrong.all()
+
+
 def test_symbol_biases_baselines():
   temporal = tasks.biases_baseline(tasks.temporal_order(80, 2), jax.random.PRNGKey(8), 8000)
   assert temporal.loss == pytest.approx(math.log(4), rel=1e-9)
