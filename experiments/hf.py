@@ -32,12 +32,15 @@ product each; NAG's extra product to report q(x_t) is not counted).
 
 Writes DIR/hf_table.md, DIR/hf_curves.png, DIR/hf_quadratic.png and DIR/hf.json.
 
-Usage: python -m experiments.hf --workdir DIR [--steps N] [--preset tiny|quick]
+Usage: python -m experiments.hf --workdir DIR [--steps N] [--preset tiny|quick|paper]
 (or `run(workdir, preset, steps=None) -> dict`). "tiny" (CI, under a minute on 2 CPU cores)
 uses a narrower autoencoder (784-100-50-25-6) on 2,000 cases; "quick" (100 HF updates; 17 min on
 2 CPU cores, measured) the paper's 784-400-200-100-50-25-6 on the 20,000 generated CURVES
-training cases. `results_frame` turns the returned dict into the rows `experiments.claims`
-checks (`experiments.reproduce` adds them to results.csv).
+training cases; "paper" (for GPUs) Martens' scale: full-batch gradients, up to 250 CG steps,
+500 HF updates, NAG for 750,000 updates, every method compared at its final error.
+`HYBRID_SCHEDULES` holds the paper's hybrid HF-dagger schedules (Curves, Mnist) as data. Rows
+carry `compared_at` ("budget" or "final"). `results_frame` turns the returned dict into the
+rows `experiments.claims` checks (`experiments.reproduce` adds them to results.csv).
 """
 from __future__ import annotations
 
@@ -73,6 +76,43 @@ PRESETS: dict[str, dict[str, Any]] = {
         curv_batch=500, max_cg=50, momentum_like_cg=5, nag_batch=200, nag_lrs=(0.01, 0.003),
         nag_mu_max=0.99, nag_chunk=100, max_updates_factor=20, quad_iters=100,
         quad_mus=(0.9, 0.99, 0.995), power_iters=50, seed=0),
+    # The paper's scale (meant for GPUs): Martens' CURVES setup (HFDemo: full-batch gradients,
+    # curvature on 1/4 of the cases, up to 250 CG steps, 500 updates); every method runs its
+    # full length and the methods are compared at their final errors (`compare="final"`), NAG
+    # with the paper's autoencoder protocol length (750,000 updates, Table 1's best CURVES
+    # cell mu_max 0.999).
+    "paper": dict(
+        num_train=20000, sizes=AUTOENCODER_SIZES["curves"], hf_steps=500, grad_batch=20000,
+        curv_batch=5000, max_cg=250, momentum_like_cg=5, nag_batch=200,
+        nag_lrs=(0.05, 0.01, 0.005), nag_mu_max=0.999, nag_chunk=1000, nag_steps=750_000,
+        max_updates_factor=1, quad_iters=250, quad_mus=(0.9, 0.99, 0.995, 0.999),
+        power_iters=100, seed=0, compare="final"),
+}
+
+# The paper's hybrid HF-dagger runs (appendix A.6, PAPER.md section 9) as phase lists: CG steps
+# per update, the fraction of the training set in each minibatch ("full": the whole set),
+# warm-start decay, step size eps (a number, or a formula of the update count t), L2 weight
+# cost, and the phase's length in CG steps. They record what the paper ran; `run` does not run
+# them (mominit.hf has no step-size multiplier or L2 term yet), so they are not in `PRESETS`.
+HYBRID_SCHEDULES = {
+    "curves": dict(final_error=0.058, phases=(
+        dict(cg_per_update=50, batch_fraction=1 / 16, decay=0.95, eps=1.0, l2=2e-5,
+             cg_steps=250_000),
+        dict(cg_per_update=50, batch_fraction=1 / 16, decay=0.999, eps="500 / (t - 4000)",
+             l2=2e-5, cg_steps=None),  # length not stated in the paper
+        dict(cg_per_update=200, batch_fraction="full", decay=0.995, eps=1.0, l2=2e-5,
+             cg_steps=100_000),
+        dict(cg_per_update=200, batch_fraction="full", decay=0.995, eps=1.0,
+             l2="2e-5 lowered to near 0", cg_steps=500_000),
+    )),
+    "mnist": dict(final_error=0.69, phases=(
+        dict(cg_per_update=50, batch_fraction=1 / 20, decay=0.95, eps=1.0, l2=1e-5,
+             cg_steps=25_000),
+        dict(cg_per_update=50, batch_fraction=1 / 20, decay=0.995, eps="250 / t", l2=1e-5,
+             cg_steps=225_000, error_after=0.81),
+        dict(cg_per_update=None, batch_fraction="full gradient, 1/20 curvature", decay=0.995,
+             eps=1.0, l2=1e-5, cg_steps=125_000),
+    )),
 }
 LOSS = "sigmoid_cross_entropy"
 # Martens' code walks back from the last CG iterate while the objective improves: 2-3 forward
@@ -176,7 +216,9 @@ def _run_nag(lr, cfg, params0, data, nag_chunk_fn, evaluate, budget, rng):
   rec = dict(updates=[0], evals=[0], loss_evals=[0], seconds=[0.], train_error=[float(err)],
              train_ce=[float(ce)], lr=lr)
   chunk = cfg["nag_chunk"]
-  max_updates = int(np.ceil(budget[0] / b)) * cfg["max_updates_factor"]
+  # compare="final": NAG runs its own length (`nag_steps`) instead of HF's budgets.
+  max_updates = (cfg["nag_steps"] if budget is None
+                 else int(np.ceil(budget[0] / b)) * cfg["max_updates_factor"])
   t = 0
   while t < max_updates:
     idx = jnp.asarray(np.stack([rng.permutation(n)[:b] for _ in range(chunk)]))
@@ -192,7 +234,7 @@ def _run_nag(lr, cfg, params0, data, nag_chunk_fn, evaluate, budget, rng):
     rec["seconds"].append(rec["seconds"][-1] + elapsed)
     rec["train_error"].append(float(err))
     rec["train_ce"].append(float(ce))
-    if rec["evals"][-1] >= budget[0] and rec["seconds"][-1] >= budget[1]:
+    if budget is not None and rec["evals"][-1] >= budget[0] and rec["seconds"][-1] >= budget[1]:
       break
   print(f"  NAG lr={lr}: {t} updates, error {rec['train_error'][-1]:.3f}, "
         f"{rec['seconds'][-1]:.1f} s", flush=True)
@@ -412,15 +454,19 @@ def run(workdir, preset: str = "tiny", steps: int | None = None) -> dict:
                            np.random.default_rng(rng_seed), capture=cfg["hf_steps"] // 2)
   records["HF"] = main
   budget = (main["evals"][-1], main["seconds"][-1])
+  # "budget": the others run until they have used the main run's E and T; "final": every
+  # method runs its own full length and is compared at its final error.
+  final = cfg.get("compare", "budget") == "final"
   for name, hp in variants.items():
     if name != "HF":
-      records[name], _ = _run_hf(name, hp, cfg, params0, data, compiled, evaluate, budget,
-                                 np.random.default_rng(rng_seed))
+      records[name], _ = _run_hf(name, hp, cfg, params0, data, compiled, evaluate,
+                                 None if final else budget, np.random.default_rng(rng_seed))
   phase("HF runs")
   print("NAG runs:", flush=True)
-  nag_runs = [_run_nag(lr, cfg, params0, data, nag_compiled, evaluate, budget,
+  nag_runs = [_run_nag(lr, cfg, params0, data, nag_compiled, evaluate, None if final else budget,
                        np.random.default_rng(rng_seed)) for lr in cfg["nag_lrs"]]
-  best = min(nag_runs, key=lambda r: _read_at(r, "evals", budget[0]))
+  best = min(nag_runs, key=lambda r: (r["train_error"][-1] if final
+                                      else _read_at(r, "evals", budget[0])))
   records[f"NAG (lr={best['lr']})"] = best
 
   phase("NAG runs")
@@ -437,7 +483,7 @@ def run(workdir, preset: str = "tiny", steps: int | None = None) -> dict:
         error_at_equal_time=_read_at(rec, "seconds", budget[1]),
         final_error=rec["train_error"][-1],
         mean_cg_iters=float(np.mean(rec["cg_iters"])) if "cg_iters" in rec else None,
-        learning_rate=rec.get("lr")))
+        learning_rate=rec.get("lr"), compared_at="final" if final else "budget"))
   _write_table(workdir, cfg, preset, rows, budget, records, quad, baseline)
   _plot_curves(workdir, records, budget)
   _plot_quadratic(workdir, quad)
@@ -462,7 +508,8 @@ def results_frame(result: dict) -> pd.DataFrame:
   Returns:
     A DataFrame with one row per method (experiment "hf": variant "hf", "hf_no_warm_start",
     "hf_momentum_like", "hf_1cg" or "nag"; errors at equal evaluations E, at equal wall time T
-    and at the end; the mean-image error of the training subset as `baseline`) and one row per
+    and at the end; `compared_at`: "budget" or "final", which of them the preset compares; the
+    mean-image error of the training subset as `baseline`) and one row per
     solver of the appendix quadratic (experiment "hf_quadratic": solver "cg", "pcg" or "nag",
     NAG's mu, q after 10 iterations, after half and after all of them, and q*).
   """
@@ -470,7 +517,8 @@ def results_frame(result: dict) -> pd.DataFrame:
                 initial_error=result["initial_error"], steps=result["config"]["hf_steps"])
   rows = [dict(experiment="hf", **common, **{k: r[k] for k in (
       "method", "variant", "updates", "evals", "seconds", "mean_cg_iters", "learning_rate",
-      "error_at_equal_evals", "error_at_equal_time", "final_error")})
+      "error_at_equal_evals", "error_at_equal_time", "final_error")},
+                compared_at=r.get("compared_at", "budget"))
           for r in result["table"]]
   quad = result["quadratic"]
   it = len(quad["cg"]) - 1
@@ -493,6 +541,9 @@ def _write_table(workdir, cfg, preset, rows, budget, records, quad, baseline):
       f"\"{BACKTRACK}\". NAG: batch "
       f"{cfg['nag_batch']}, mu_max {cfg['nag_mu_max']}, best of lr {list(cfg['nag_lrs'])}.",
       "",
+      ("Compared at final errors: every method ran its own full length (HF "
+       f"{cfg['hf_steps']} updates, NAG {cfg.get('nag_steps')} updates); the budgets below are "
+       "for the record. " if cfg.get("compare") == "final" else "") +
       f"Budgets set by the main HF run ({records['HF']['updates'][-1]} updates): "
       f"E = {budget[0] / 1e6:.3f} M gradient + curvature case-evaluations, "
       f"T = {budget[1]:.2f} s optimizer wall time. Error = training squared reconstruction "

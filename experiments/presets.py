@@ -159,7 +159,7 @@ PRESETS = {
             "input_scales": {"add": (1e-4, 1e-3, 1e-2, 1e-1)}, "uncentred": ("mul",),
             "deviations": []},
         "quadratic": {},
-        "hf": "quick", "glorot": "full",
+        "hf": "paper", "glorot": "full",
     },
 }
 

@@ -544,3 +544,39 @@ def test_invalid_arguments_raise_value_error():
     opt.step(opt.init(params), params, x, (x, x))
   with pytest.raises(ValueError, match="number of cases"):
     opt.step(opt.init(params), params, (x, x[:2]), (x, x))
+
+
+def test_hf_study_compared_at_final_errors(tmp_path, monkeypatch):
+  """compare="final" (the paper preset's mode): every HF variant runs all its updates and NAG
+  its own `nag_steps`, whatever the main run's budgets; the rows say so."""
+  from experiments import hf as hf_study  # pylint: disable=import-outside-toplevel
+  small = dict(hf_study.PRESETS["tiny"], hf_steps=3, nag_steps=40, nag_chunk=20,
+               nag_lrs=(0.01,), quad_iters=5, power_iters=5, compare="final")
+  monkeypatch.setitem(hf_study.PRESETS, "tiny_final", small)
+  out = hf_study.run(str(tmp_path), "tiny_final")
+  rows = {r["variant"]: r for r in out["table"]}
+  assert {r["compared_at"] for r in rows.values()} == {"final"}
+  for variant in ("hf", "hf_no_warm_start", "hf_momentum_like", "hf_1cg"):
+    assert rows[variant]["updates"] == 3
+  assert rows["nag"]["updates"] == 40
+  frame = hf_study.results_frame(out)
+  assert set(frame[frame["experiment"] == "hf"]["compared_at"]) == {"final"}
+
+
+def test_hf_paper_preset_and_hybrid_schedules_match_the_paper():
+  """Against PAPER.md sections 6 and 9 (hand-copied): at most 250 CG steps; the hybrid
+  HF-dagger phases of Curves (250k + 100k + 500k stated CG steps, ending at 0.058) and Mnist
+  (25k + 225k + 125k, 0.81 after its second phase, ending at 0.69)."""
+  from experiments import hf as hf_study  # pylint: disable=import-outside-toplevel
+  paper = hf_study.PRESETS["paper"]
+  assert paper["max_cg"] == 250 and paper["compare"] == "final"
+  assert paper["grad_batch"] == paper["num_train"] == 20000
+  curves = hf_study.HYBRID_SCHEDULES["curves"]
+  assert curves["final_error"] == 0.058
+  assert sum(p["cg_steps"] or 0 for p in curves["phases"]) == 850_000
+  assert [p["cg_per_update"] for p in curves["phases"]] == [50, 50, 200, 200]
+  assert curves["phases"][0]["batch_fraction"] == 1 / 16
+  mnist = hf_study.HYBRID_SCHEDULES["mnist"]
+  assert mnist["final_error"] == 0.69 and mnist["phases"][1]["error_after"] == 0.81
+  assert sum(p["cg_steps"] for p in mnist["phases"]) == 375_000
+  assert {p["l2"] for p in mnist["phases"]} == {1e-5}
