@@ -45,7 +45,8 @@ def run(workdir, preset="quick", data_dir: Optional[str] = None, progress: bool 
   Returns:
     {"results": DataFrame (one row per member, columns experiment="table1" (or the label of
     a final-phase twin, e.g. "table2_control"), problem, init, baseline and the engine's),
-    "skipped": {dataset: reason}, "table1": markdown,
+    "skipped": {dataset: reason} (files absent), "unreadable": {dataset: reason} (files
+    present but damaged or unreadable), "table1": markdown,
     "table2": markdown, "figures": [PNG paths], "seconds": wall time, "configs": {dataset:
     config dict}}.
   """
@@ -53,12 +54,14 @@ def run(workdir, preset="quick", data_dir: Optional[str] = None, progress: bool 
   section = presets.get(preset)["autoencoders"]
   workdir = pathlib.Path(workdir)
   frames, skipped, configs, workdirs, twins = [], {}, {}, {}, []
+  unreadable = {}
   for dataset in section["datasets"]:
     try:
       data = populations.autoencoder_data(dataset, section["num_train"], section["num_test"],
                                           data_dir)
     except (ValueError, OSError) as e:  # DataError / MissingDataError: say why, go on.
-      skipped[dataset] = str(e)
+      # An absent file skips its data set; one that is there but unreadable is a failure.
+      (skipped if isinstance(e, FileNotFoundError) else unreadable)[dataset] = str(e)
       continue
     config = presets.autoencoder_config(preset, dataset, data_dir, progress)
     configs[dataset] = config.to_dict()
@@ -72,7 +75,8 @@ def run(workdir, preset="quick", data_dir: Optional[str] = None, progress: bool 
   if not results.empty:
     figures.append(plot(results, workdirs, workdir / "table1_curves.png"))
   everything = pd.concat([results] + twins, ignore_index=True) if twins else results
-  return {"results": everything, "skipped": skipped, "table1": table1(results),
+  return {"results": everything, "skipped": skipped, "unreadable": unreadable,
+          "table1": table1(results),
           "table2": table2(results), "figures": figures,
           "seconds": time.perf_counter() - t0, "configs": configs}
 
@@ -184,8 +188,8 @@ def plot(results: pd.DataFrame, workdirs: dict, path) -> pathlib.Path:
                                   "median and min-max over seeds; dash-dot: mean-image error")
 
 
-def main(argv=None) -> None:
-  """Command-line entry point."""
+def main(argv=None) -> int:
+  """Command-line entry point; returns the exit status (1: a data file could not be read)."""
   parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
   parser.add_argument("--workdir", required=True, help="Output folder.")
   parser.add_argument("--preset", default="quick", choices=sorted(presets.PRESETS))
@@ -195,7 +199,10 @@ def main(argv=None) -> None:
   print("Table 1\n" + out["table1"] + "\n\nTable 2\n" + out["table2"])
   for dataset, reason in out["skipped"].items():
     print(f"skipped {dataset}: {reason}")
+  for dataset, reason in out["unreadable"].items():
+    print(f"error: {dataset} could not be read: {reason}", file=sys.stderr)
+  return 1 if out["unreadable"] else 0
 
 
 if __name__ == "__main__":
-  main()
+  sys.exit(main())

@@ -47,9 +47,11 @@ def run(workdir, preset="quick", data_dir: Optional[str] = None, progress: bool 
   try:
     data = populations.autoencoder_data(dataset, section["num_train"], section["num_test"],
                                         data_dir)
-  except (ValueError, OSError) as e:
-    return {"results": pd.DataFrame(), "skipped": {dataset: str(e)}, "table3": "(skipped)",
-            "figures": [], "seconds": time.perf_counter() - t0, "configs": {}}
+  except (ValueError, OSError) as e:  # absent: skipped; present but unreadable: a failure
+    kind = "skipped" if isinstance(e, FileNotFoundError) else "unreadable"
+    return {"results": pd.DataFrame(), "skipped": {}, "unreadable": {}, kind: {dataset: str(e)},
+            "table3": "(skipped)", "figures": [], "seconds": time.perf_counter() - t0,
+            "configs": {}}
   baseline = populations.mean_image_error(data.train)
   frames, configs, workdirs = [], {}, {}
   for experiment, init in (("table3", "sparse"), ("gaussian", "gaussian")):
@@ -60,7 +62,8 @@ def run(workdir, preset="quick", data_dir: Optional[str] = None, progress: bool 
                                   data=data, init=init))
   results = pd.concat(frames, ignore_index=True)
   figures = [plot(results, workdirs, workdir / "table3_curves.png")]
-  return {"results": results, "skipped": {}, "table3": table3(results), "figures": figures,
+  return {"results": results, "skipped": {}, "unreadable": {}, "table3": table3(results),
+          "figures": figures,
           "seconds": time.perf_counter() - t0, "configs": configs}
 
 
@@ -148,8 +151,8 @@ def plot(results: pd.DataFrame, workdirs: dict, path) -> pathlib.Path:
                                   "min-max over seeds; dash-dot: mean-image error")
 
 
-def main(argv=None) -> None:
-  """Command-line entry point."""
+def main(argv=None) -> int:
+  """Command-line entry point; returns the exit status (1: a data file could not be read)."""
   parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
   parser.add_argument("--workdir", required=True, help="Output folder.")
   parser.add_argument("--preset", default="quick", choices=sorted(presets.PRESETS))
@@ -157,7 +160,10 @@ def main(argv=None) -> None:
   args = parser.parse_args(sys.argv[1:] if argv is None else argv)
   out = run(args.workdir, args.preset, args.data_dir)
   print("Table 3\n" + out["table3"])
+  for dataset, reason in out["unreadable"].items():
+    print(f"error: {dataset} could not be read: {reason}", file=sys.stderr)
+  return 1 if out["unreadable"] else 0
 
 
 if __name__ == "__main__":
-  main()
+  sys.exit(main())

@@ -15,6 +15,14 @@ Hessian-free and Glorot & Bengio studies when those modules exist. Writes to the
   *_curves.png   learning curves (median and min-max over seeds, log error axis).
   table1/ table3/ gaussian/ table5/ quadratic/ hf/ glorot/   each run's own files
                  (metrics.jsonl, checkpoints; rerunning with the same workdir resumes).
+  reproduce.json the preset of this workdir: a rerun with another preset or other settings is
+                 refused (exit status 2) before anything is written.
+
+Every output is written atomically (a temporary file, then a rename). A failing rerun in a
+workdir that holds a report writes report.failed.md, results.failed.csv, claims.failed.json
+and claims.failed.md instead, leaving the previous outputs as they were. A data set the preset
+asks for whose file is present but cannot be read fails the run, naming the file (absent
+MNIST / FACES files only skip their data set).
 
 Exits with status 1 if one of the core experiments failed (the report says which and why).
 """
@@ -35,6 +43,7 @@ import pandas as pd
 from experiments import claims as claims_lib
 from experiments import presets
 from experiments import report
+from experiments import workdirs
 
 CORE = ("table1", "table3", "table5", "quadratic")
 EXTRAS = ("hf", "glorot")
@@ -161,6 +170,8 @@ def run(workdir, preset="quick", data_dir: Optional[str] = None,
 
   Raises:
     ValueError: unknown preset or experiment name.
+    workdirs.WorkdirError: the workdir holds a run of another preset or other settings
+      (raised before anything is written).
   """
   t0 = time.perf_counter()
   started = datetime.datetime.now().astimezone()
@@ -171,7 +182,10 @@ def run(workdir, preset="quick", data_dir: Optional[str] = None,
   if unknown:
     raise ValueError(f"unknown experiment(s) {unknown}; valid: {', '.join(EXPERIMENTS)}")
   workdir = pathlib.Path(workdir)
+  # Before anything is written: a workdir of another preset is refused, never overwritten.
+  workdirs.check_preset(workdir, preset_name, spec)
   workdir.mkdir(parents=True, exist_ok=True)
+  workdirs.record_preset(workdir, preset_name, spec)
   machine = report.machine_info()
   runners = {"table1": _autoencoders, "table3": _init_scale, "table5": _rnn,
              "quadratic": _quadratic}
@@ -194,25 +208,49 @@ def run(workdir, preset="quick", data_dir: Optional[str] = None,
     except Exception as e:  # pylint: disable=broad-except
       # One failing experiment must not hide the others; the report and exit status say so.
       failed[name] = f"{type(e).__name__}: {e}\n\n{traceback.format_exc()}"
+      if _unreadable(e):
+        failed[f"{name}/data"] = f"data could not be read: {e}"  # fails even an extra
   for name, out in outputs.items():
     for dataset, reason in out.get("skipped", {}).items():
       skipped[f"{name}/{dataset}"] = reason
+    for dataset, reason in out.get("unreadable", {}).items():  # asked for, present, unreadable
+      failed[f"{name}/{dataset}"] = f"data could not be read: {reason}"
 
   frames = [o["results"] for o in outputs.values() if len(o.get("results", ()))]
   results = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(
       columns=["experiment"])
-  results.to_csv(workdir / "results.csv", index=False)
+  # A failing rerun writes report.failed.md etc. beside a previous report, never over it;
+  # every file is written whole or not at all (temp file, then rename).
+  paths = workdirs.output_paths(workdir, failing=any(_is_core(n) for n in failed))
+  workdirs.write_csv(results, paths["results.csv"])
   claims = claims_lib.check_all(results)
-  (workdir / "claims.json").write_text(claims_lib.to_json(claims))
-  (workdir / "claims.md").write_text(claims_lib.to_markdown(claims))
+  workdirs.write_text(paths["claims.json"], claims_lib.to_json(claims))
+  workdirs.write_text(paths["claims.md"], claims_lib.to_markdown(claims))
   seconds = time.perf_counter() - t0
   machine["load_average_end"] = list(machine_load())
   text = _report(preset_name, spec, outputs, failed, skipped, claims, machine, started,
                  seconds, workdir, command)
-  path = workdir / "report.md"
-  path.write_text(text)
+  path = paths["report.md"]
+  if path.name != "report.md":
+    text = (f"**This run failed; the previous report.md of this workdir was kept.** Outputs: "
+            f"{', '.join(p.name for p in paths.values())}.\n\n" + text)
+  workdirs.write_text(path, text)
   return {"report": path, "results": results, "claims": claims, "failed": failed,
           "skipped": skipped, "seconds": seconds}
+
+
+def _unreadable(error: BaseException) -> bool:
+  """A data file that is there but damaged or unreadable (an absent one only skips)."""
+  from mominit.data import DataError  # pylint: disable=import-outside-toplevel
+  return isinstance(error, (DataError, PermissionError)) and not isinstance(
+      error, FileNotFoundError)
+
+
+def _is_core(name: str) -> bool:
+  """Whether a `failed` entry fails the run: a core experiment ("table1"), its unreadable data
+  ("table1/mnist"), or an extra's unreadable data ("glorot/data")."""
+  head, _, tail = name.partition("/")
+  return head in CORE or tail == "data"
 
 
 def machine_load() -> tuple:
@@ -299,15 +337,19 @@ def main(argv=None) -> int:
   parser.add_argument("--no_progress", action="store_true", help="No progress bars.")
   argv = sys.argv[1:] if argv is None else argv
   args = parser.parse_args(argv)
-  out = run(args.workdir, args.preset, args.data_dir,
-            [e for e in args.experiments.split(",") if e], not args.no_progress,
-            command="python -m experiments.reproduce " + shlex.join(argv))
+  try:
+    out = run(args.workdir, args.preset, args.data_dir,
+              [e for e in args.experiments.split(",") if e], not args.no_progress,
+              command="python -m experiments.reproduce " + shlex.join(argv))
+  except workdirs.WorkdirError as e:
+    print(f"error: {e}", file=sys.stderr)
+    return 2
   print(f"Wrote {out['report']} ({out['seconds']:.0f} s)")
   for c in out["claims"]:
     print(f"  {c['verdict']:<12} {c['id']}: {c['reason']}")
   for name, error in out["failed"].items():
     print(f"FAILED {name}: {error.splitlines()[0]}", file=sys.stderr)
-  return 1 if any(name in CORE for name in out["failed"]) else 0
+  return 1 if any(_is_core(name) for name in out["failed"]) else 0
 
 
 if __name__ == "__main__":

@@ -101,7 +101,8 @@ def read_mat(path: pathlib.Path, variables: Sequence[str], what: str) -> dict:
   try:
     import scipy.io  # Imported here: only the .mat datasets need it.
     contents = scipy.io.loadmat(str(path), variable_names=list(variables))
-  except (ValueError, TypeError, OSError, NotImplementedError, EOFError) as e:
+  except (ValueError, TypeError, OSError, NotImplementedError, EOFError,
+          scipy.io.matlab.MatReadError) as e:  # MatReadError: e.g. a truncated file
     raise DataError(f"{path} could not be read as a MATLAB .mat file ({e}). Expected: {what}. "
                     f"{where_to_put_it()}") from e
   missing = [v for v in variables if v not in contents]

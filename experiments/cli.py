@@ -1,0 +1,155 @@
+"""Command-line helpers shared by the experiments: one-line messages for the common mistakes.
+
+`parse_config_flags` is an absl `flags_parser` for `app.run` that turns ml_collections' long
+tracebacks (a misspelled `--config.stepz`, a value that does not parse) into one line naming the
+key and its closest valid names, and reads `nan` / `inf` in a tuple override as numbers (so
+`--config.sweep.learning_rate='(nan,)'` reaches the config's own check, "must be finite and > 0",
+instead of "could not convert string to float: '(nan,)'").
+"""
+import ast
+import difflib
+import importlib.util
+import re
+import sys
+from typing import Optional, Sequence
+
+from absl import flags
+import ml_collections
+
+_OVERRIDE = re.compile(r"^--?(?P<flag>[A-Za-z_]\w*)\.(?P<path>[\w.]+)(?:=(?P<value>.*))?$")
+
+
+def load_config_file(spec: str):
+  """The ConfigDict of "path/to/config.py[:arg]" (what `--config` names), no overrides."""
+  path, _, arg = spec.partition(":")
+  module_spec = importlib.util.spec_from_file_location("_mominit_cli_config", path)
+  if module_spec is None or module_spec.loader is None:
+    raise ValueError(f"--config: cannot load {path!r} (not a Python file)")
+  module = importlib.util.module_from_spec(module_spec)
+  module_spec.loader.exec_module(module)
+  return module.get_config(arg) if arg else module.get_config()
+
+
+def unknown_key_message(config, path: str, flag: str = "config") -> Optional[str]:
+  """A one-line message if `path` ("sweep.learning_rate") is not a field of `config`, else None.
+
+  The message names the first missing key, its closest valid names (difflib) and where the
+  valid names are listed.
+  """
+  node, walked = config, []
+  for key in path.split("."):
+    if not isinstance(node, (ml_collections.ConfigDict, dict)):
+      return (f"--{flag}.{path}: {'.'.join(walked)} is a value "
+              f"({type(node).__name__}), it has no field {key!r}")
+    keys = list(node.keys())
+    if key not in keys:
+      where = ".".join([flag] + walked)
+      close = difflib.get_close_matches(key, keys, n=3, cutoff=0.6)
+      hint = (f"did you mean {' or '.join(f'--{where}.{c}' for c in close)}? "
+              if close else "")
+      return (f"--{flag}.{path}: {where} has no key {key!r}; {hint}valid keys: "
+              f"{', '.join(sorted(keys))}")
+    node, walked = node[key], walked + [key]
+  return None
+
+
+def _number_literal(text: str):
+  """`ast.literal_eval` that also reads the names nan and inf (any case) as floats."""
+  tree = ast.parse(text.strip(), mode="eval")
+
+  class Names(ast.NodeTransformer):
+
+    def visit_Name(self, node):  # pylint: disable=invalid-name
+      if node.id.lower() in ("nan", "inf", "infinity"):
+        return ast.copy_location(ast.Constant(float(node.id.lower().replace("inity", ""))),
+                                 node)
+      raise ValueError(f"not a number: {node.id!r}")
+
+  return ast.literal_eval(Names().visit(tree))
+
+
+def numbers_in_tuples(config, reference, prefix: str = "config") -> list:
+  """Reads back tuple fields that ml_collections kept as one string although the config's
+  default holds numbers (`'(nan,)'`: `ast.literal_eval` knows no nan). Edits `config` in place;
+  returns the paths it changed."""
+  changed = []
+  for key in config.keys():
+    value, default = config[key], reference.get(key) if reference is not None else None
+    if isinstance(value, ml_collections.ConfigDict):
+      changed += numbers_in_tuples(value, default if isinstance(
+          default, ml_collections.ConfigDict) else None, f"{prefix}.{key}")
+      continue
+    if not (isinstance(value, tuple) and isinstance(default, tuple) and default
+            and all(isinstance(d, (int, float)) and not isinstance(d, bool) for d in default)):
+      continue
+    if any(isinstance(v, str) for v in value):
+      text = ",".join(value) if len(value) > 1 else value[0]
+      try:
+        parsed = _number_literal(text)
+      except (SyntaxError, ValueError) as e:
+        raise ValueError(f"--{prefix}.{key}={text}: expected a tuple of numbers such as "
+                         f"'{default!r}', could not read it ({e})") from None
+      parsed = parsed if isinstance(parsed, tuple) else (
+          tuple(parsed) if isinstance(parsed, list) else (parsed,))
+      config[key] = parsed
+      changed.append(f"{prefix}.{key}")
+  return changed
+
+
+def _config_spec(argv: Sequence[str], flag: str) -> Optional[str]:
+  for i, arg in enumerate(argv):
+    if arg in (f"--{flag}", f"-{flag}") and i + 1 < len(argv):
+      return argv[i + 1]
+    if arg.startswith(f"--{flag}=") or arg.startswith(f"-{flag}="):
+      return arg.split("=", 1)[1]
+  return None
+
+
+def diagnose(argv: Sequence[str], flag: str = "config") -> Optional[str]:
+  """A one-line message for the first `--config.<path>` override of `argv` that names no field
+  of the config (None if all do, or if the config file itself does not load)."""
+  spec = _config_spec(argv, flag)
+  if spec is None:
+    return None
+  try:
+    config = load_config_file(spec)
+  except Exception:  # pylint: disable=broad-except
+    return None  # absl's own message about the config file is the right one then
+  for arg in argv:
+    m = _OVERRIDE.match(arg)
+    if m and m.group("flag") == flag:
+      message = unknown_key_message(config, m.group("path"), flag)
+      if message:
+        return message
+  return None
+
+
+def parse_config_flags(argv: Sequence[str], flag: str = "config",
+                       flag_values: flags.FlagValues = flags.FLAGS):
+  """An `app.run(main, flags_parser=...)` parser: absl's parse, with every error as one line
+  `error: ...` on stderr and exit status 2 (an unknown override key with its closest valid
+  keys; a value that does not parse, naming the flag; a missing required flag)."""
+  message = diagnose(argv[1:], flag)
+  if message:
+    fail(message)
+  try:
+    rest = flag_values(argv)
+  except flags.Error as e:
+    fail(e)
+  except Exception as e:  # pylint: disable=broad-except
+    # ml_collections raises AttributeError / ValueError / TypeError from inside absl's parser.
+    fail(f"{type(e).__name__}: {str(e).replace(chr(92) + 'n', ' ')}")
+  config = flag_values[flag].value
+  spec = _config_spec(argv[1:], flag)
+  if config is not None and spec is not None:
+    try:
+      numbers_in_tuples(config, load_config_file(spec), flag)
+    except ValueError as e:
+      fail(e)
+  return rest
+
+
+def fail(message: str, status: int = 2):
+  """Prints `error: message` (one line) to stderr and exits with `status`."""
+  print(f"error: {' '.join(str(message).split())}", file=sys.stderr)
+  sys.exit(status)
