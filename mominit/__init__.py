@@ -11,8 +11,9 @@ from mominit import schedules
 __version__ = "0.1.0"
 
 _SUBMODULES = (
-    "data", "diagnostics", "hf", "initializers", "losses", "models", "quadratic", "schedules",
-    "tasks", "train",
+    "data", "diagnostics", "engine", "hf", "initializers", "losses", "member", "models",
+    "optimizers", "placement", "problems", "quadratic", "runlog", "schedules", "sweep", "tasks",
+    "train",
 )
 
 

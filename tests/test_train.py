@@ -10,6 +10,9 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
+from mominit import member
+from mominit import placement
+from mominit import problems
 from mominit import train
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
@@ -95,10 +98,11 @@ def _linear_problem():
   """Every member minimises loss(w) = -w for one scalar w (gradient -1) with plain SGD."""
   return train.Problem(
       init_params=lambda key, hp, data: {"w": jnp.zeros((), jnp.float32)},
-      loss=lambda params, key, step, order, data: -params["w"],
-      evaluate=lambda params, key, data: {"w": params["w"]},
-      momentum=lambda hp: (lambda t: jnp.zeros((), jnp.float32)),
-      data={}, num_train=0, error_names=("w",))
+      init_data=lambda key, hp, data: (),
+      batch=lambda state, key, step, data: ((), state),
+      loss=lambda params, batch: -params["w"],
+      evaluate=lambda params, key, data, place: {"w": params["w"]},
+      data={}, error_names=("w",), main_error="w", hp_names=("input_scale",))
 
 
 @pytest.mark.parametrize("chunks", [[(0, 4), (4, 6)], [(0, 10)], [(0, 2), (2, 2), (4, 6)]])
@@ -234,10 +238,9 @@ class _Device:
 ])
 def test_layout(kind, members, batch, platform, want):
   config = rnn_config(batch_size=batch) if kind == "rnn" else ae_config(batch_size=batch)
-  problem = train.Problem(None, None, None, None, {}, 0, (),
-                          split_cases_on_cpu=kind == "rnn")
-  layout, devices = train._layout(problem, config, members, [_Device(platform)] * 2)
-  assert (layout, len(devices)) == want
+  plan = placement.plan(members, [_Device(platform)] * 2, batch_size=config.batch_size,
+                        small_sequential_matmuls=kind == "rnn")
+  assert (plan.layout, len(plan.devices)) == want
 
 
 @pytest.mark.parametrize("members,member_bytes,want", [
@@ -249,7 +252,7 @@ def test_layout(kind, members, batch, platform, want):
     (1, 6_800_000, 1),
 ])
 def test_group_size(members, member_bytes, want):
-  assert train._group_size(members, member_bytes) == want
+  assert placement.group_size(members, member_bytes) == want
 
 
 def test_member_bytes_of_a_curves_member(curves):
@@ -259,7 +262,7 @@ def test_member_bytes_of_a_curves_member(curves):
   engine = train.Engine(config, train.make_problem(config, curves), train.population(config))
   biases = (400 + 200 + 100 + 50 + 25 + 6) + (25 + 50 + 100 + 200 + 400 + 784)
   assert biases == 2_340
-  assert train._member_bytes(engine.init()) == 2 * 4 * (840_000 + biases) + 4 * 120 + 4 + 4
+  assert member.member_bytes(engine.init()) == 2 * 4 * (840_000 + biases) + 4 * 120 + 4 + 4
 
 
 def test_groups_of_members_equal_one_vmapped_population(curves, monkeypatch):
@@ -276,8 +279,8 @@ def test_groups_of_members_equal_one_vmapped_population(curves, monkeypatch):
     return state, loss
 
   grouped_state, grouped_loss = run()
-  assert train._group_size(4, train._member_bytes(grouped_state)) == 2  # the grouped path ran
-  monkeypatch.setattr(train, "_group_size", lambda members, member_bytes: members)
+  assert placement.group_size(4, member.member_bytes(grouped_state)) == 2  # the grouped path ran
+  monkeypatch.setattr(placement, "group_size", lambda members, member_bytes: members)
   state, loss = run()
   np.testing.assert_array_equal(np.asarray(grouped_state.alive), np.asarray(state.alive))
   assert list(np.asarray(state.alive)) == [True, False, True, False]  # lr 1e35 diverged
@@ -405,7 +408,8 @@ def test_epoch_order_visits_every_case_once(curves):
   config = ae_config()
   engine = train.Engine(config, train.make_problem(config, curves), train.population(config))
   hp = jax.tree.map(lambda x: x[0], engine.hparams)
-  orders = [np.asarray(engine._epoch_order(hp, e)) for e in range(3)]
+  key = member.keys(hp)["data"]
+  orders = [np.asarray(problems.autoencoder.epoch_order(key, e, 120)) for e in range(3)]
   for order in orders:
     assert sorted(order.tolist()) == list(range(120))
   assert not np.array_equal(orders[0], orders[1])
@@ -425,7 +429,7 @@ def test_population_cross_product_and_sgd_dedupe():
     ("learning_rate", [0.0], "learning_rate"),
     ("learning_rate", [float("nan")], "learning_rate"),
     ("learning_rate", [-1e-3], "learning_rate"),
-    ("rule", ["adam"], "rule"),
+    ("rule", ["adamw"], "rule"),
     ("seed", [], "empty"),
     ("steps", 0, "steps"),
     ("final_steps", 24, "final_steps"),

@@ -1,0 +1,138 @@
+"""The population engine: one problem, one optimizer family, compiled and placed.
+
+:class:`Engine` wraps the pure per-member functions of ``mominit.member`` in ``jax.jit`` over a
+population (leading member axis), batched and placed on devices as a ``mominit.placement.Plan``
+says. ``mominit.train`` drives one engine per optimizer family of a sweep.
+"""
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from mominit import member as member_lib
+from mominit import optimizers
+from mominit import placement
+from mominit import sweep
+
+
+class Engine:
+  """Compiled init / chunk / evaluate functions for one population of one problem and family.
+
+  A chunk is a ``lax.fori_loop`` whose trip count is traced, so every chunk length shares one
+  compilation. How the members are batched inside it (vmapped, unbatched, member by member,
+  in time-blocked groups, or one member with its minibatch split over devices) is the
+  ``plan``'s strategy (``mominit.placement``). Divergence isolation costs no extra pass over the
+  parameters in the common case: a member's update is masked by flags known before the step
+  (``alive``, ``step < stop_at``), which XLA fuses into the optimizer's update, and the
+  finiteness of the loss and of the new parameters is only recorded (``first_bad``). When a
+  member went bad during a chunk, :meth:`run_chunk` reruns the chunk from its starting state with
+  that member stopped at its first bad step: the rerun is the same compiled program on the same
+  inputs, so the other members repeat bit for bit and the bad one ends frozen at its last finite
+  state.
+
+  Attributes:
+    problem: the ``mominit.problems.Problem``.
+    family: the ``mominit.optimizers.Family`` every member trains with.
+    plan: the ``mominit.placement.Plan`` (print it to see where and how the members run).
+    layout: ``plan.layout``: "single", "population" or "cases".
+    devices: the devices it runs on (a prefix of those it was given when the population is
+      smaller than their number and its minibatches are not split).
+    mesh: the one-axis ``jax.sharding.Mesh`` over ``devices`` (None for one device).
+    hparams: the population's hyper-parameters, a dict of arrays with a leading member axis
+      (padded to ``plan.padded`` members).
+    num_members: the real population size (padding excluded).
+    trace_counts: how often each function was traced (each trace is a compilation).
+    reruns: how many chunks were rerun because a member diverged in them.
+  """
+
+  def __init__(self, config, problem, members: list[dict], devices=None, family=None):
+    self.config, self.problem = config, problem
+    self.num_members = len(members)
+    families = sorted({optimizers.family_of(m["rule"]) for m in members})
+    if len(families) != 1:
+      raise ValueError(f"an Engine trains one optimizer family, got {families}")
+    self.family = family if family is not None else optimizers.make(members[0]["rule"], config)
+    devices = list(devices if devices is not None else jax.devices())
+    probe = member_lib.make_member(problem, self.family)
+    one = jax.eval_shape(jax.vmap(probe.init, in_axes=(0, None)),
+                         sweep.hparams(members[:1], self.family, problem), problem.data)
+    self.plan = placement.plan(len(members), devices, batch_size=config.batch_size,
+                               small_sequential_matmuls=problem.small_sequential_matmuls,
+                               member_bytes=member_lib.member_bytes(one))
+    self.layout, self.devices, self.mesh = self.plan.layout, list(self.plan.devices), self.plan.mesh
+    self.sharding = self.plan.sharding
+    self.member = member_lib.make_member(problem, self.family, self.plan.place_batch)
+    # Padding members copy member 0; they are computed and thrown away.
+    padded = members + [members[0]] * (self.plan.padded - len(members))
+    self.hparams = jax.device_put(sweep.hparams(padded, self.family, problem), self.sharding)
+    self.data = jax.device_put(problem.data, self.plan.replicated)
+    self._never = jax.device_put(np.full(self.plan.padded, member_lib.NEVER, np.int32),
+                                 self.sharding)
+    self.trace_counts = {"init": 0, "chunk": 0, "evaluate": 0}
+    self.reruns = 0
+    self._jit_init = jax.jit(self._init)
+    self._jit_chunk = jax.jit(self._run_chunk, compiler_options=self.plan.compiler_options)
+    self._jit_evaluate = jax.jit(self._evaluate)
+    self._jit_diagnose = jax.jit(self._diagnose) if problem.diagnostics is not None else None
+
+  def _context(self):
+    """The mesh the problem is traced under (``plan.context``)."""
+    return self.plan.context()
+
+  def on_one_device(self, tree):
+    """``tree`` on the first device on several CPU devices (``Plan.on_one_device``)."""
+    return self.plan.on_one_device(tree)
+
+  def init(self) -> member_lib.MemberState:
+    """The population's initial state (leading axis P). On one device: the RNN's init batches
+    LAPACK calls over members (``placement.LAPACK_DEADLOCK_JAXLIB``)."""
+    return jax.device_put(self._jit_init(*self.on_one_device((self.hparams, self.data))),
+                          self.sharding)
+
+  def run_chunk(self, state: member_lib.MemberState, start: int, num_steps: int):
+    """Runs ``num_steps <= config.chunk`` updates from update count ``start`` (one compilation
+    serves every start and length). Returns the new state and the per-member mean training loss
+    over the chunk ([P]).
+
+    Waits for the chunk to finish (it reads back which members went bad, if any); a chunk in
+    which a member diverged runs twice (see the class docstring).
+    """
+    start, num_steps = jnp.int32(start), jnp.int32(num_steps)
+    with self._context():
+      new, mean_loss, first_bad = self._jit_chunk(state, self.hparams, self.data, start,
+                                                  num_steps, self._never)
+      first_bad = np.asarray(first_bad)
+      if (first_bad >= 0).any():
+        self.reruns += 1
+        stop_at = np.where(first_bad >= 0, first_bad, member_lib.NEVER).astype(np.int32)
+        new, mean_loss, _ = self._jit_chunk(state, self.hparams, self.data, start, num_steps,
+                                            jax.device_put(stop_at, self.sharding))
+    return new, mean_loss
+
+  def evaluate(self, state: member_lib.MemberState) -> dict:
+    """The problem's errors of every member at the family's ``eval_params`` ([P] arrays)."""
+    with self._context():
+      return self._jit_evaluate(state, self.hparams, self.data)
+
+  def diagnose(self, state: member_lib.MemberState):
+    """The problem's diagnostics of every member (pytree of [P, ...]), on one device (batched
+    SVDs: ``placement.LAPACK_DEADLOCK_JAXLIB``). It is its own compiled function, so the training
+    chunk is the same program whether diagnostics are on or off."""
+    return self._jit_diagnose(*self.on_one_device((state, self.data)))
+
+  # Population functions (jitted) ---------------------------------------------------------------
+
+  def _init(self, hparams, data):
+    self.trace_counts["init"] += 1
+    return jax.vmap(self.member.init, in_axes=(0, None))(hparams, data)
+
+  def _run_chunk(self, state, hparams, data, start, num_steps, stop_at):
+    self.trace_counts["chunk"] += 1
+    return placement.run_members(self.plan, self.member.step, state, hparams, stop_at, data,
+                                 start, num_steps)
+
+  def _evaluate(self, state, hparams, data):
+    self.trace_counts["evaluate"] += 1
+    return jax.vmap(self.member.evaluate, in_axes=(0, 0, None))(state, hparams, data)
+
+  def _diagnose(self, state, data):
+    return jax.vmap(lambda s: self.problem.diagnostics(self.member.eval_params(s), data))(state)

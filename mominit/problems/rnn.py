@@ -1,0 +1,84 @@
+"""The RNN long-range-dependency problems of PAPER.md section 5 (Table 5).
+
+Every update trains on ``config.batch_size`` fresh sequences sampled on the device from
+``fold_in(data_key, step)``, so the problem has no data state. Its errors are the test loss and
+the zero-one error on ``config.eval_sequences`` fresh sequences.
+"""
+import jax
+import jax.numpy as jnp
+import ml_collections
+
+from mominit import losses
+from mominit.problems.base import Problem
+
+AXES = ("input_scale",)  # the problem's own sweep axes (per-member hyper-parameters)
+
+
+def add_defaults(c: ml_collections.ConfigDict) -> None:
+  """The paper's protocol (PAPER.md sections 2 and 5) as the config's defaults."""
+  c.steps = 50_000
+  c.sweep.mu_max = (0.0, 0.9, 0.98, 0.995)
+  c.sweep.learning_rate = (1e-3, 1e-4, 1e-5, 1e-6)
+  c.sweep.input_scale = (0.0,)  # 0 = the task's Table 4 default
+  c.task = "addition"
+  c.task_kwargs = ml_collections.ConfigDict({"T": 80})
+  c.center = True
+  c.hidden = 100
+  c.batch_size = 100
+  c.momentum_schedule = "warm"
+  c.warm_mu = 0.9        # mu for the first warm_steps updates (section 2)
+  c.warm_steps = 1000
+  c.eval_sequences = 1000  # fresh sequences for the zero-one error
+
+
+def validate(config: ml_collections.ConfigDict) -> None:
+  """Raises ValueError for unknown task names or arguments."""
+  from mominit import tasks  # pylint: disable=import-outside-toplevel
+  tasks.make(config.task, **dict(config.task_kwargs))
+
+
+def make(config, data=None) -> Problem:
+  """The RNN problem ``config.task`` (``data`` must be None: the sequences are generated)."""
+  if data is not None:
+    raise ValueError("data= is for autoencoder configs; RNN tasks generate their sequences")
+  from mominit import models  # pylint: disable=import-outside-toplevel
+  from mominit import tasks  # pylint: disable=import-outside-toplevel
+  task = tasks.make(config.task, center=config.center, **dict(config.task_kwargs))
+  softmax = task.readout == "softmax"
+  seq_loss = losses.masked_softmax_cross_entropy if softmax else losses.masked_squared_error
+  zero_one = losses.symbol_zero_one if softmax else losses.real_zero_one
+
+  def make_model(input_scale):
+    return models.TanhRNN(hidden=config.hidden, num_outputs=task.num_outputs,
+                          readout=task.readout, input_scale=input_scale,
+                          output_bias=task.output_bias)
+
+  apply_model = make_model(1.0).apply  # the input scale only matters at initialisation
+
+  def init_params(key, hp, data):
+    del data
+    # input_scale 0 in the sweep means "the task's Table 4 default".
+    scale = jnp.where(hp["input_scale"] > 0, hp["input_scale"], task.input_scale)
+    dummy = jnp.zeros((1, task.max_len, task.num_inputs), jnp.float32)
+    return make_model(scale).init(key, dummy)["params"]
+
+  def init_data(key, hp, data):
+    del key, hp, data
+    return ()
+
+  def batch(state, key, step, data):
+    del data
+    return task.sample(jax.random.fold_in(key, step), config.batch_size), state
+
+  def loss(params, batch):
+    return seq_loss(apply_model({"params": params}, batch.inputs), batch.targets, batch.mask)
+
+  def evaluate(params, key, data, place):
+    del data
+    batch = place(task.sample(key, config.eval_sequences))
+    out = apply_model({"params": params}, batch.inputs)
+    return {"test_loss": seq_loss(out, batch.targets, batch.mask),
+            "zero_one": zero_one(out, batch.targets, batch.mask)}
+
+  return Problem(init_params, init_data, batch, loss, evaluate, {}, ("test_loss", "zero_one"),
+                 "zero_one", hp_names=AXES, small_sequential_matmuls=True)
