@@ -150,6 +150,30 @@ def test_tanh_sparse_conversion():
   assert abs(values.std() - 0.25) < 5 * 0.25 / np.sqrt(2 * values.size)
 
 
+def test_tanh_sparse_hfdemo_variant_per_side_factors():
+  """tanh_si="hfdemo" (Martens' code): x 0.5 per tanh side. Layers (tanh, tanh, linear code,
+  tanh, tanh, logistic): 0.5 (input -> tanh), 0.25 (tanh -> tanh), 0.5 (tanh -> code),
+  0.5 (code -> tanh), 0.25, 0.5 (tanh -> output); the paper reading: 0.25, 0.25, 1, 0.25,
+  0.25, 1."""
+  sizes = (20, 12, 8, 3)
+  x = jnp.zeros((1, sizes[0]))
+
+  @jax.jit
+  def init(key):
+    return [models.autoencoder_from_sizes(sizes, activation=act, tanh_si=variant).init(
+        key, x)["params"] for act, variant in (("sigmoid", "paper"), ("tanh", "hfdemo"),
+                                               ("tanh", "paper"))]
+
+  sig, demo, paper = _numpy(init(jax.random.key(5)))
+  names = ["encoder_0", "encoder_1", "encoder_2", "decoder_0", "decoder_1", "decoder_2"]
+  for name, f_demo, f_paper in zip(names, (0.5, 0.25, 0.5, 0.5, 0.25, 0.5),
+                                   (0.25, 0.25, 1, 0.25, 0.25, 1)):
+    np.testing.assert_allclose(demo[name]["kernel"], f_demo * sig[name]["kernel"], rtol=1e-6)
+    np.testing.assert_allclose(paper[name]["kernel"], f_paper * sig[name]["kernel"], rtol=1e-6)
+  with pytest.raises(ValueError, match="tanh_si"):
+    models.autoencoder_from_sizes(sizes, tanh_si="martens")
+
+
 def test_named_nets_use_the_converted_initializers():
   # The per-layer initializers of the full CURVES net, evaluated on a small shape (cheap: layers
   # with equal initializers give identical programs, which XLA deduplicates).

@@ -71,9 +71,15 @@ AUTOENCODER_INITS = ("sparse", "gaussian", "glorot_standard", "glorot_normalized
 
 # The poorly scaled dense Gaussian baseline of PAPER.md section 3.
 _BAD_GAUSSIAN_STDDEV = 0.01
-# Martens (2010) / PAPER.md section 3: SI for tanh units mimics sigmoid units.
+# Martens (2010) / PAPER.md section 3: SI for tanh units mimics sigmoid units. Our reading of
+# the text: the weights into tanh units x 0.25, their biases 0.5. Martens' HFDemo code
+# (nnet_train_2.m) instead applies 0.5 per tanh side: x 0.5 if the layer's units are tanh and
+# x 0.5 if the layer below is tanh (so 0.25 only between two tanh layers, 0.5 into the first
+# tanh layer and into the linear code / output layers above a tanh layer); `tanh_si="hfdemo"`.
 _TANH_SI_BIAS = 0.5
 _TANH_SI_WEIGHT_FACTOR = 0.25
+_HFDEMO_TANH_SIDE_FACTOR = 0.5
+TANH_SI_VARIANTS = ("paper", "hfdemo")
 
 
 def _check_name(name: str) -> None:
@@ -222,6 +228,7 @@ def autoencoder(name: str, init: str = "sparse", init_scale: Any = 1.0,
 def autoencoder_from_sizes(encoder_sizes: Sequence[int], output: str = "logistic",
                            init: str = "sparse", init_scale: Any = 1.0,
                            activation: str = "sigmoid", *, num_connections: int = 15,
+                           tanh_si: str = "paper",
                            param_dtype: Any = None) -> DeepAutoencoder:
   """Builds a ``DeepAutoencoder`` of any sizes with one of the paper's initializations.
 
@@ -229,7 +236,8 @@ def autoencoder_from_sizes(encoder_sizes: Sequence[int], output: str = "logistic
     - "sparse": SI, ``num_connections`` N(0, init_scale^2) incoming weights per unit. For tanh
       hidden units the paper's conversion to mimic sigmoid units applies to the layers feeding
       tanh units: weights x 0.25 and biases 0.5 (the linear code layer and the output layer keep
-      plain SI).
+      plain SI). ``tanh_si="hfdemo"``: Martens' HFDemo code instead, x 0.5 per tanh side (the
+      layer's units, the layer below), biases 0.5 for tanh units.
     - "gaussian": the poorly scaled dense baseline N(0, (0.01 init_scale)^2).
     - "glorot_standard", "glorot_normalized": Glorot & Bengio uniform, times ``init_scale``.
 
@@ -240,6 +248,7 @@ def autoencoder_from_sizes(encoder_sizes: Sequence[int], output: str = "logistic
     init_scale: weight multiplier (> 0); may be a traced scalar.
     activation: hidden non-linearity, one of ``ACTIVATIONS``.
     num_connections: SI connections per unit (Python int).
+    tanh_si: "paper" (our reading of the text) or "hfdemo" (Martens' code), see above.
     param_dtype: parameter dtype; ``None`` means ``jnp.result_type(float)``.
 
   Returns:
@@ -255,15 +264,21 @@ def autoencoder_from_sizes(encoder_sizes: Sequence[int], output: str = "logistic
     raise ValueError(f"unknown activation {activation!r}; valid: {sorted(ACTIVATIONS)}")
   if output not in OUTPUTS:
     raise ValueError(f"unknown output {output!r}; valid: {sorted(OUTPUTS)}")
+  if tanh_si not in TANH_SI_VARIANTS:
+    raise ValueError(f"unknown tanh_si {tanh_si!r}; valid: {list(TANH_SI_VARIANTS)}")
   initializers.check_scalar("init_scale", init_scale)
   layer_acts = _layer_activations(max(len(tuple(encoder_sizes)) - 1, 1), activation, output)
   zeros = nn.initializers.zeros_init()
 
   kernel_inits, bias_inits = [], []
-  for act in layer_acts:
+  for i, act in enumerate(layer_acts):
     if init == "sparse":
       tanh_units = act == "tanh"
-      factor = _TANH_SI_WEIGHT_FACTOR if tanh_units else 1.0
+      if tanh_si == "hfdemo":
+        below_tanh = i > 0 and layer_acts[i - 1] == "tanh"
+        factor = _HFDEMO_TANH_SIDE_FACTOR ** (int(tanh_units) + int(below_tanh))
+      else:
+        factor = _TANH_SI_WEIGHT_FACTOR if tanh_units else 1.0
       kernel_inits.append(initializers.sparse(num_connections, factor * init_scale))
       bias_inits.append(initializers.constant(_TANH_SI_BIAS) if tanh_units else zeros)
     else:
