@@ -22,6 +22,7 @@ from typing import Optional
 
 import pandas as pd
 
+from experiments import argtypes
 from experiments import paper_values
 from experiments import populations
 from experiments import presets
@@ -193,7 +194,8 @@ def main(argv=None) -> int:
   parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
   parser.add_argument("--workdir", required=True, help="Output folder.")
   parser.add_argument("--preset", default="quick", choices=sorted(presets.PRESETS))
-  parser.add_argument("--data_dir", default=None, help="Folder with MNIST / FACES files.")
+  parser.add_argument("--data_dir", default=None, type=argtypes.existing_dir,
+                      help="Folder with MNIST / FACES files.")
   args = parser.parse_args(sys.argv[1:] if argv is None else argv)
   out = run(args.workdir, args.preset, args.data_dir)
   print("Table 1\n" + out["table1"] + "\n\nTable 2\n" + out["table2"])

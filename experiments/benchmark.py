@@ -50,6 +50,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from experiments import argtypes
+
 # Targets of issue 7 (checked and reported, never enforced by the benchmark).
 TARGETS = {"autoencoder_fraction_of_matmul": 0.85, "autoencoder_vs_torch": 1.5,
            "rnn_fraction_of_limit": 0.70, "rnn_vs_torch": 2.0}
@@ -709,7 +711,8 @@ def main(argv=None) -> dict:
   parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
   parser.add_argument("--quick", action="store_true",
                       help="small sizes, few repeats: checks that everything runs")
-  parser.add_argument("--out", default="benchmark.json", help="JSON output path")
+  parser.add_argument("--out", default="benchmark.json", type=argtypes.output_file,
+                      help="JSON output path")
   args = parser.parse_args(argv)
   t0 = time.perf_counter()
   result = run(quick=args.quick, log=lambda s: print(s, file=sys.stderr, flush=True))

@@ -42,6 +42,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
+from experiments import argtypes
 from mominit import diagnostics
 from mominit import initializers
 from mominit import losses
@@ -741,8 +742,9 @@ def main(argv=None):
   parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
   parser.add_argument("--workdir", required=True, help="output folder")
   parser.add_argument("--preset", default="quick", choices=sorted(PRESETS))
-  parser.add_argument("--data_dir", default=None, help="folder with the MNIST idx files")
-  parser.add_argument("--seed", type=int, default=0)
+  parser.add_argument("--data_dir", default=None, type=argtypes.existing_dir,
+                      help="folder with the MNIST idx files")
+  parser.add_argument("--seed", type=argtypes.nonnegative_int, default=0)
   args = parser.parse_args(argv)
   result = run(args.workdir, args.preset, args.data_dir, args.seed)
   print(pathlib.Path(result["report"]).read_text())

@@ -57,6 +57,7 @@ import numpy as np
 import optax
 import pandas as pd
 
+from experiments import argtypes
 from experiments import populations
 import mominit
 from mominit import hf
@@ -579,7 +580,7 @@ def _write_table(workdir, cfg, preset, rows, budget, records, quad, baseline):
 def main(argv=None):
   parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
   parser.add_argument("--workdir", required=True)
-  parser.add_argument("--steps", type=int, default=None,
+  parser.add_argument("--steps", type=argtypes.positive_int, default=None,
                       help="updates of the main HF run (sets the budgets)")
   parser.add_argument("--preset", default="tiny", choices=sorted(PRESETS))
   args = parser.parse_args(argv)

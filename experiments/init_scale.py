@@ -17,6 +17,7 @@ from typing import Optional
 import numpy as np
 import pandas as pd
 
+from experiments import argtypes
 from experiments import autoencoders
 from experiments import paper_values
 from experiments import populations
@@ -156,7 +157,8 @@ def main(argv=None) -> int:
   parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
   parser.add_argument("--workdir", required=True, help="Output folder.")
   parser.add_argument("--preset", default="quick", choices=sorted(presets.PRESETS))
-  parser.add_argument("--data_dir", default=None, help="Folder with the data files.")
+  parser.add_argument("--data_dir", default=None, type=argtypes.existing_dir,
+                      help="Folder with the data files.")
   args = parser.parse_args(sys.argv[1:] if argv is None else argv)
   out = run(args.workdir, args.preset, args.data_dir)
   print("Table 3\n" + out["table3"])

@@ -17,6 +17,7 @@ import numpy as np
 import optax
 from matplotlib.figure import Figure  # No pyplot: leaves a notebook's backend alone; PNG via Agg.
 
+from experiments import argtypes
 from mominit import quadratic
 from mominit import schedules
 
@@ -140,11 +141,15 @@ def main(argv=None) -> None:
   """Command-line entry point (argparse, so it does not clash with other modules' absl flags)."""
   parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
   parser.add_argument("--workdir", required=True, help="Output folder.")
-  parser.add_argument("--learning_rate", type=float, default=0.8, help="eps of the figure.")
-  parser.add_argument("--momentum", type=float, default=0.9, help="mu of the figure.")
-  parser.add_argument("--num_steps", type=int, default=150, help="Updates in the figure.")
-  parser.add_argument("--theorem_steps", type=int, default=300, help="Updates checked.")
-  parser.add_argument("--seed", type=int, default=0, help="Seed of the theorem check.")
+  parser.add_argument("--learning_rate", type=argtypes.positive_float, default=0.8,
+                      help="eps of the figure.")
+  parser.add_argument("--momentum", type=argtypes.momentum, default=0.9, help="mu of the figure.")
+  parser.add_argument("--num_steps", type=argtypes.positive_int, default=150,
+                      help="Updates in the figure.")
+  parser.add_argument("--theorem_steps", type=argtypes.positive_int, default=300,
+                      help="Updates checked.")
+  parser.add_argument("--seed", type=argtypes.nonnegative_int, default=0,
+                      help="Seed of the theorem check.")
   args = parser.parse_args(sys.argv[1:] if argv is None else argv)
   run(args.workdir, args.learning_rate, args.momentum, args.num_steps, args.theorem_steps,
       args.seed)

@@ -40,6 +40,7 @@ from typing import Optional, Sequence
 
 import pandas as pd
 
+from experiments import argtypes
 from experiments import claims as claims_lib
 from experiments import presets
 from experiments import report
@@ -344,17 +345,18 @@ def main(argv=None) -> int:
   parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
   parser.add_argument("--workdir", required=True, help="Output folder.")
   parser.add_argument("--preset", default="quick", choices=sorted(presets.PRESETS))
-  parser.add_argument("--data_dir", default=None,
+  parser.add_argument("--data_dir", default=None, type=argtypes.existing_dir,
                       help="Folder with MNIST (idx) / FACES (newfaces_rot_single.mat) / CURVES "
                            "(digs3pts_1.mat) files.")
   parser.add_argument("--experiments", default=",".join(EXPERIMENTS),
+                      type=argtypes.names(EXPERIMENTS),
                       help="Comma-separated subset of " + ",".join(EXPERIMENTS))
   parser.add_argument("--no_progress", action="store_true", help="No progress bars.")
   argv = sys.argv[1:] if argv is None else argv
   args = parser.parse_args(argv)
   try:
     out = run(args.workdir, args.preset, args.data_dir,
-              [e for e in args.experiments.split(",") if e], not args.no_progress,
+              args.experiments, not args.no_progress,
               command="python -m experiments.reproduce " + shlex.join(argv))
   except workdirs.WorkdirError as e:
     print(f"error: {e}", file=sys.stderr)

@@ -19,6 +19,7 @@ matplotlib.use("Agg")  # Files only; no display needed.
 import matplotlib.pyplot as plt  # pylint: disable=wrong-import-position
 import numpy as np  # pylint: disable=wrong-import-position
 
+from experiments import argtypes  # pylint: disable=wrong-import-position
 from mominit import data  # pylint: disable=wrong-import-position
 from mominit import tasks  # pylint: disable=wrong-import-position
 
@@ -69,12 +70,13 @@ def main(argv=None) -> None:
   parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
   parser.add_argument("--name", required=True,
                       help=f"data set ({', '.join(data.NAMES)}) or task ({', '.join(tasks.NAMES)})")
-  parser.add_argument("--data_dir", default=None, help="folder with the data files")
+  parser.add_argument("--data_dir", default=None, type=argtypes.existing_dir,
+                      help="folder with the data files")
   parser.add_argument("--out", required=True, help="PNG file to write")
-  parser.add_argument("--num", type=int, default=None,
+  parser.add_argument("--num", type=argtypes.positive_int, default=None,
                       help="number of examples (default 32 images or 4 sequences)")
-  parser.add_argument("--seed", type=int, default=0)
-  parser.add_argument("--T", type=int, default=None, help="task length parameter")
+  parser.add_argument("--seed", type=argtypes.nonnegative_int, default=0)
+  parser.add_argument("--T", type=argtypes.positive_int, default=None, help="task length parameter")
   args = parser.parse_args(argv)
   if args.name in data.NAMES:
     split = "training"

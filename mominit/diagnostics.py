@@ -253,6 +253,16 @@ def _values(params, batch, loss_fn, spec):
       kernel_grads=[g[0] for g in dense_grads], bias_grads=[g[1] for g in dense_grads])
 
 
+def _check_batch(params, batch, spec):
+  """The inputs must be [B, n_0], n_0 the first layer's input width (checked on the shapes, so
+  before tracing; also under vmap, which strips the member axis)."""
+  x = _inputs(batch)
+  width = np.shape(_dense(_unwrap(params), spec[0].path)[0])[0]
+  if np.ndim(x) != 2 or np.shape(x)[1] != width:
+    raise ValueError(f"batch inputs must be [B, {width}] (the first layer's input width), got "
+                     f"shape {np.shape(x)}")
+
+
 def _validate(model, spec, percentiles, jacobian_examples, loss_fn, saturation_tol=0.01):
   spec = layer_spec(model) if spec is None else tuple(Layer(tuple(p), a) for p, a in spec)
   if not spec:
@@ -295,6 +305,7 @@ def layer_values(model: nn.Module, params: Any, batch: Any,
     "bias_grads" ([n_out]); with K > 0 also "jacobian_sv" (see ``layer_stats``).
   """
   spec, _, k = _validate(model, spec, PERCENTILES, jacobian_examples, loss_fn)
+  _check_batch(params, batch, spec)
   return _layer_values_jit(params, batch, loss_fn, spec, k)
 
 
@@ -363,6 +374,7 @@ def layer_stats(model: nn.Module, params: Any, batch: Any,
   """
   spec, percentiles, k = _validate(model, spec, percentiles, jacobian_examples, loss_fn,
                                   saturation_tol)
+  _check_batch(params, batch, spec)
   return _layer_stats_jit(params, batch, loss_fn, saturation_tol, spec, percentiles, k)
 
 

@@ -43,10 +43,22 @@ def where_to_put_it() -> str:
 
 
 def resolve_data_dir(data_dir) -> pathlib.Path | None:
-  """`data_dir`, else `$MOMINIT_DATA_DIR`, else None; as a `Path`."""
+  """`data_dir`, else `$MOMINIT_DATA_DIR`, else None; as a `Path`.
+
+  Raises:
+    MissingDataError: the folder named does not exist (a typo must not silently fall back to
+      the generated CURVES, or read as "file not found").
+  """
+  where = "data_dir"
   if data_dir is None:
-    data_dir = os.environ.get(DATA_DIR_ENV) or None
-  return None if data_dir is None else pathlib.Path(data_dir).expanduser()
+    data_dir, where = os.environ.get(DATA_DIR_ENV) or None, f"${DATA_DIR_ENV}"
+  if data_dir is None:
+    return None
+  folder = pathlib.Path(data_dir).expanduser()
+  if not folder.is_dir():
+    raise MissingDataError(f"{where} {str(data_dir)!r} is not an existing folder. "
+                           f"{where_to_put_it()}")
+  return folder
 
 
 def find_file(data_dir, names: Sequence[str], what: str) -> pathlib.Path:
