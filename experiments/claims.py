@@ -32,6 +32,19 @@ from experiments import claims_rnn
 from experiments import paper_values
 from experiments import report
 from experiments import verdicts as v
+# The rules, re-exported so that `claims.<rule>(results)` works as before.
+from experiments.claims_autoencoders import (  # pylint: disable=unused-import
+    final_phase_lowers_error, gaussian_init_fails, larger_mu_max_helps,
+    lowering_mu_early_hurts, momentum_closes_gap_to_hf, nag_beats_cm, not_overfitting, si_scale)
+from experiments.claims_hf import (  # pylint: disable=unused-import
+    cg_ahead_of_nag_on_hf_quadratic, hf_warm_start_helps, momentum_like_hf_works,
+    nag_comparable_to_hf)
+from experiments.claims_quadratic import (  # pylint: disable=unused-import
+    cg_no_faster_worst_case, cm_sqrt_r_speedup, nag_convex_rate, nag_damps_oscillations,
+    nag_tolerates_larger_mu, theorem_holds)
+from experiments.claims_rnn import (  # pylint: disable=unused-import
+    centering_for_multiplication, input_scale_matters, momentum_helps_rnn,
+    nag_benefits_more_from_mu0, rnn_beats_biases, sgd_rnn_nontrivial, spectral_radius_matters)
 
 PASS, FAIL, INCONCLUSIVE, ERROR = v.PASS, v.FAIL, v.INCONCLUSIVE, v.ERROR
 compare = v.compare  # the t test of two cells (experiments.verdicts)

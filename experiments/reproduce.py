@@ -24,7 +24,8 @@ and claims.failed.md instead, leaving the previous outputs as they were. A data 
 asks for whose file is present but cannot be read fails the run, naming the file (absent
 MNIST / FACES files only skip their data set).
 
-Exits with status 1 if one of the core experiments failed (the report says which and why).
+Exits with status 1 if one of the core experiments failed or a claim checker raised (verdict
+ERROR; the report says which and why).
 """
 import argparse
 import datetime
@@ -56,9 +57,11 @@ def _quadratic(workdir, preset, data_dir, progress):
   """Runs experiments.quadratic and turns its numbers into results rows."""
   del data_dir, progress
   from experiments import quadratic  # pylint: disable=import-outside-toplevel
+  from experiments import quadratic_rates  # pylint: disable=import-outside-toplevel
   t0 = time.perf_counter()
-  out = quadratic.run(pathlib.Path(workdir) / "quadratic", verbose=False,
-                      **presets.get(preset)["quadratic"])
+  kwargs = dict(presets.get(preset)["quadratic"])
+  rates = kwargs.pop("rates", "full")  # the convergence-rate claims: "full", "small" or None
+  out = quadratic.run(pathlib.Path(workdir) / "quadratic", verbose=False, **kwargs)
   rows = []
   for check, key in (("constant", "theorem"), ("scheduled", "theorem_scheduled")):
     t = out[key]
@@ -70,6 +73,8 @@ def _quadratic(workdir, preset, data_dir, progress):
     rows.append({"experiment": "quadratic", "problem": "oblong", "check": "oblong",
                  "rule": rule, "oscillations": count,
                  "final_value": out["final_value"][rule]})
+  if rates:
+    rows += quadratic_rates.rows(quadratic_rates.run_all(small=rates == "small"))
   from mominit import quadratic as q  # pylint: disable=import-outside-toplevel
   text = ["```", q.format_theorem_table(out["theorem"]), "", "With the paper's momentum "
           "schedule (sutskever_momentum(0.99, period 25) and a final phase) and a stepped "
@@ -366,7 +371,15 @@ def main(argv=None) -> int:
     print(f"  {c['verdict']:<12} {c['id']}: {c['reason']}")
   for name, error in out["failed"].items():
     print(f"FAILED {name}: {error.splitlines()[0]}", file=sys.stderr)
-  return 1 if any(_is_core(name) for name in out["failed"]) else 0
+  return exit_status(out)
+
+
+def exit_status(out: dict) -> int:
+  """1 if a core experiment failed or a claim checker raised (verdict ERROR), else 0."""
+  for claim_id in claims_lib.errors(out["claims"]):
+    print(f"CLAIM CHECKER FAILED {claim_id}", file=sys.stderr)
+  failed = any(_is_core(name) for name in out["failed"]) or claims_lib.errors(out["claims"])
+  return 1 if failed else 0
 
 
 if __name__ == "__main__":

@@ -256,12 +256,14 @@ def test_tiny_preset_end_to_end(tiny_run):
                "table3_curves.png", "table5_curves.png", "quadratic/quadratic.png"):
     assert (workdir / name).stat().st_size > 0, name
   results = pd.read_csv(workdir / "results.csv")
-  assert set(results["experiment"]) == {"table1", "table3", "gaussian", "table5", "quadratic"}
-  # One row per member: Table 1 2 seeds x (SGD + 2 rules x 2 mu_max) x 2 lr = 20; five SI
-  # scales; two Gaussian rules; Table 5 2 seeds x (SGD + 2 rules x 2 mu_0) = 10.
+  assert set(results["experiment"]) == {"table1", "table2_control", "table3", "gaussian",
+                                        "table5", "quadratic", "quadratic_rates"}
+  # One row per member: Table 1 2 seeds x (SGD + 2 rules x 2 mu_max) x 3 lr = 30; its control
+  # twin (final_steps 0) 2 seeds x NAG at mu_max 0.99 x 3 lr = 6; five SI scales; two Gaussian
+  # rules; Table 5 2 seeds x (SGD + 2 rules x 2 mu_0) x 3 lr = 30.
   counts = results["experiment"].value_counts()
-  assert counts["table1"] == 20 and counts["table3"] == 5 and counts["gaussian"] == 2
-  assert counts["table5"] == 10
+  assert counts["table1"] == 30 and counts["table3"] == 5 and counts["gaussian"] == 2
+  assert counts["table2_control"] == 6 and counts["table5"] == 30
   got = json.loads((workdir / "claims.json").read_text())
   assert [c["id"] for c in got] == [f.__name__ for f in claims.CHECKS]
   assert all(c["verdict"] in (claims.PASS, claims.FAIL, claims.INCONCLUSIVE) and c["rule"]
