@@ -235,33 +235,39 @@ def test_plan_groups_on_one_cpu():
 
 
 def test_lapack_deadlock_workaround_is_still_needed():
-  """`Plan.on_one_device` runs batched LAPACK calls on one CPU device because two CPU devices
-  doing them at once deadlocked in jaxlib 0.10.2. With another jaxlib this test fails, to make
-  someone rerun the reproduction (MOMINIT_LAPACK_REPRO=1) and either delete the workaround (it
-  finished) or record the new version (it hung)."""
+  """`Plan.on_one_device` runs batched LAPACK calls (the RNN's spectral-radius init) on one CPU
+  device because a population sharded over two CPU devices hung in its init with jaxlib 0.10.2
+  (re-checked for issue 16: with the workaround off, 6 RNN members on 2 devices hung past 150 s
+  at 7 s of CPU time; with it on they finished). With another jaxlib this test fails: rerun it
+  with MOMINIT_LAPACK_REPRO=1, which runs that init with the workaround off and fails either
+  way but says what to do (delete the workaround, or record the new version)."""
   import jaxlib
   if os.environ.get("MOMINIT_LAPACK_REPRO") != "1":
     assert jaxlib.__version__ == placement.LAPACK_DEADLOCK_JAXLIB, (
         f"jaxlib {jaxlib.__version__} is not the version the LAPACK deadlock was seen with "
         f"({placement.LAPACK_DEADLOCK_JAXLIB}): run this test with MOMINIT_LAPACK_REPRO=1")
     return
-  script = """
-import jax, jax.numpy as jnp, numpy as np
+  script = f"""
+import sys
+sys.path.insert(0, {str(REPO)!r})
+import jax
+from mominit import placement, train
+from tests.test_train import rnn_config
 assert len(jax.devices()) == 2
-mesh = jax.sharding.Mesh(np.array(jax.devices()), ('p',))
-x = jax.device_put(np.random.default_rng(0).normal(size=(64, 100, 100)).astype(np.float32),
-                   jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec('p')))
-for _ in range(20):
-  jax.block_until_ready(jax.jit(jax.vmap(jnp.linalg.eigvals))(x))
-print('finished')
+placement.Plan.on_one_device = lambda self, tree: tree  # the workaround off
+c = rnn_config(seed=[0, 1, 2], rule=["nag", "cm"], hidden=100)
+for _ in range(3):
+  engine = train.Engine(c, train.make_problem(c), train.population(c))
+  jax.block_until_ready(engine.init())
+print("finished")
 """
   env = dict(os.environ, JAX_NUM_CPU_DEVICES="2", JAX_PLATFORMS="cpu")
   try:
     done = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True,
-                          text=True, timeout=120)
+                          text=True, timeout=300)
   except subprocess.TimeoutExpired:
-    pytest.fail(f"batched LAPACK on 2 CPU devices still hangs with jaxlib "
-                f"{__import__('jaxlib').__version__}: set placement.LAPACK_DEADLOCK_JAXLIB to it")
-  assert done.returncode != 0 or "finished" not in done.stdout, (
-      "batched LAPACK on 2 CPU devices finished: delete Plan.on_one_device and "
-      "placement.LAPACK_DEADLOCK_JAXLIB")
+    pytest.fail(f"the sharded RNN init still hangs with jaxlib {jaxlib.__version__}: keep the "
+                f"workaround and set placement.LAPACK_DEADLOCK_JAXLIB = {jaxlib.__version__!r}")
+  assert done.returncode == 0, done.stderr[-3000:]
+  pytest.fail(f"the sharded RNN init finished with jaxlib {jaxlib.__version__}: delete "
+              "Plan.on_one_device and placement.LAPACK_DEADLOCK_JAXLIB")
