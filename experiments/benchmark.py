@@ -64,6 +64,7 @@ FULL = {
     "ae_train_cases": {"curves": 20_000, "mnist": 60_000},
     "ae_chunk": 100, "rnn_populations": (1, 8, 32), "rnn_chunk": 100, "min_chunk": 5,
     "torch_steps": {"autoencoder": 50, "rnn": 50},
+    "meta_gradient": {"inputs": 784, "hidden": 20, "unroll": 20},
 }
 QUICK = {
     "gemm_size": 512, "repeats": 2,
@@ -71,6 +72,7 @@ QUICK = {
     "ae_train_cases": {"curves": 1_000, "mnist": 1_000},
     "ae_chunk": 4, "rnn_populations": (1, 2), "rnn_chunk": 4, "min_chunk": 2,
     "torch_steps": {"autoencoder": 3, "rnn": 3},
+    "meta_gradient": {"inputs": 49, "hidden": 4, "unroll": 2},
 }
 AE_BATCH, RNN_BATCH, RNN_HIDDEN, RNN_T = 200, 100, 100, 80
 
@@ -317,6 +319,59 @@ def rnn_limit_timer(population: int, length: int, batch: int = RNN_BATCH,
   return Timer(lambda: jax.block_until_ready(fn(w, h0, g0)),
                population * rnn_limit_flops(length, batch, hidden), population=population,
                layout=layout)
+
+
+def meta_gradient_timers(inputs: int, hidden: int, unroll: int, batch: int = 128):
+  """The learned optimizer's meta-gradient and its own matmul limit, as two timers.
+
+  The first runs ``mominit.lopt.meta.make_meta_step`` (RNNprop, first-order, ``jax.checkpoint``
+  on the body, one task) on an ``inputs``-``hidden``-10 sigmoid MLP (synthetic data, batch
+  ``batch``); units are inner steps (``unroll`` per call). The second runs
+  ``mominit.lopt.cost.limit_fn``: the same matmul shapes and nothing else; units are FLOPs.
+  """
+  import optax  # pylint: disable=import-outside-toplevel
+  from mominit.lopt import cost, meta, networks, problems  # pylint: disable=import-outside-toplevel
+  rng = np.random.default_rng(0)
+  problem = problems.mlp(rng.random((2048, inputs), dtype=np.float32),
+                         rng.integers(0, 10, 2048).astype(np.int32), hidden=(hidden,),
+                         batch_size=batch)
+  theta = networks.init_rnnprop(jax.random.PRNGKey(0))
+  opt = optax.adam(1e-4)
+  step = meta.make_meta_step(problem, "rnnprop", unroll, "last", opt)
+  runs = jax.vmap(lambda k: meta.init_run(problem, "rnnprop", theta, k))(
+      jax.random.split(jax.random.PRNGKey(1), 1))
+  state = [theta, opt.init(theta), runs]
+  t0 = time.perf_counter()
+  state[:] = jax.block_until_ready(step(*state, problem.data))[:3]
+  first = time.perf_counter() - t0
+
+  def once():
+    state[:] = jax.block_until_ready(step(*state, problem.data))[:3]
+
+  net, mlp_layers = cost.layer_shapes(theta), [(inputs, hidden), (hidden, 10)]
+  flops = cost.flops_per_inner_step(net, mlp_layers, batch, unroll)
+  timer = Timer(once, unroll, first_call_s=first, flops_per_inner_step=flops, unroll=unroll,
+                problem=f"{inputs}-{hidden}-10 MLP ({problems.size(problem):,} coordinates)")
+  fn, arrays = cost.limit_fn(net, mlp_layers, batch, unroll)
+  x = arrays(jax.random.PRNGKey(2))
+  jax.block_until_ready(fn(x))
+  limit = Timer(lambda: jax.block_until_ready(fn(x)),
+                unroll * cost.limit_flops_per_step(net, mlp_layers, batch))
+  return timer, limit
+
+
+def meta_gradient_row(timer: Timer, limit: Timer, peak_gflops: float, load) -> dict:
+  """The meta-gradient's JSON numbers: inner steps/s, GFLOP/s (matmul FLOPs of
+  ``mominit.lopt.cost.flops_per_inner_step``), its share of its own limit and of the GEMM."""
+  info = timer.info
+  gflops = timer.rate * info["flops_per_inner_step"] / 1e9
+  return {"problem": info["problem"], "unroll": info["unroll"],
+          "inner_steps_per_s": timer.rate, "flops_per_inner_step": info["flops_per_inner_step"],
+          "gflops": gflops, "limit_gflops": limit.rate / 1e9,
+          "fraction_of_limit": gflops / (limit.rate / 1e9),
+          "fraction_of_matmul": gflops / peak_gflops,
+          "compile_s": max(info["first_call_s"] - statistics.median(timer.seconds), 0.0),
+          "seconds": timer.seconds, "limit_seconds": limit.seconds, "load_average": load}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -598,7 +653,16 @@ def run(quick: bool = False, log=print) -> dict:
   measure("rnn", timers, peer)
   del timers
 
+  mg = settings["meta_gradient"]
+  log(f"meta-gradient: RNNprop through {mg['unroll']}-step truncations of a "
+      f"{mg['inputs']}-{mg['hidden']}-10 MLP (compiling) ...")
+  meta_timer, meta_limit = meta_gradient_timers(**mg)
+  load = _load()
+  interleave([gemm, meta_timer, meta_limit], repeats)
+  meta_load = [load, _load()]
+
   peak = gemm.rate / 1e9
+  result["meta_gradient"] = meta_gradient_row(meta_timer, meta_limit, peak, meta_load)
   result["matmul"] = {"n": gemm.info["n"], "flops": gemm.units, "gflops": peak,
                       "seconds": gemm.seconds}
   if torch_gemm is not None:
@@ -694,6 +758,13 @@ def table(result: dict) -> str:
   if "torch_matmul" in result:
     lines.append(f"PyTorch's matmul rate: {result['torch_matmul']['gflops']:.1f} GFLOP/s "
                  f"(the same GEMM through torch.mm)")
+  m = result.get("meta_gradient")
+  if m:
+    lines.append(f"meta-gradient ({m['problem']}, unroll {m['unroll']}): "
+                 f"{m['inner_steps_per_s']:.1f} inner steps/s, {m['gflops']:.1f} GFLOP/s = "
+                 f"{100 * m['fraction_of_limit']:.0f}% of its own matmul limit "
+                 f"({m['limit_gflops']:.1f} GFLOP/s), compile {m['compile_s']:.1f} s, "
+                 f"load {_load_text(m['load_average'])}")
   for limit in result["rnn_limit"]:
     lines.append(f"RNN limit (matmul scan), population {limit['population']} "
                  f"({limit['layout']}): {limit['gflops']:.1f} GFLOP/s")

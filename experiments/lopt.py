@@ -51,8 +51,8 @@ def _problem(name, mnist, config, data_dir):
   needed = problems.needs_data(name)
   kwargs = {"batch_size": config.batch_size} if name != "quadratic" else {}
   if needed == "cifar":
-    raise ValueError(f"problem {name!r} needs CIFAR-10 from --data_dir, which mominit does not "
-                     f"read yet; drop it from config.eval.problems")
+    from mominit.data import cifar10  # pylint: disable=import-outside-toplevel
+    return problems.make(name, cifar10.load_train(data_dir), **kwargs)
   return problems.make(name, mnist if needed == "mnist" else None, **kwargs)
 
 
@@ -262,14 +262,16 @@ def train_and_evaluate(config, workdir) -> dict:
   x, y, note = load_mnist(data_dir) if needs_mnist else (None, None, "no MNIST needed")
   mnist = (x, y)
   base = _problem(config.problem, mnist, config, data_dir)
+  # Every problem (and its data) before any training, so a missing file fails first.
+  tests = {name: base if name == config.problem else _problem(name, mnist, config, data_dir)
+           for name in config.eval.problems}
   seconds = {}
   trained = meta_train(config, base, workdir)
   seconds["meta_training"] = time.perf_counter() - t0
   thetas = {name: out["theta"] for name, out in trained.items()}
   frames, figures, studies = [], [], {}
   t1 = time.perf_counter()
-  for name in config.eval.problems:
-    problem = base if name == config.problem else _problem(name, mnist, config, data_dir)
+  for name, problem in tests.items():
     studies[name] = run_study(problem, config.eval.families, config.eval.grids, thetas,
                               config.eval.seeds, config.eval.horizons)
     frames.append(frame(studies[name], name, config.eval.horizons,

@@ -249,3 +249,9 @@ def test_quick_benchmark_writes_wellformed_json(tmp_path, monkeypatch, capsys):
   assert result["checks"]["curves_p1_vs_torch>=1.5"] is None
   assert isinstance(result["checks"]["curves_p1_fraction_of_matmul>=0.85"], bool)
   assert "workload" in printed and "GFLOP/s" in printed
+  meta = result["meta_gradient"]  # the learned optimizer's meta-gradient (mominit.lopt)
+  assert meta["inner_steps_per_s"] > 0 and meta["unroll"] == benchmark.QUICK["meta_gradient"][
+      "unroll"]
+  assert meta["fraction_of_limit"] == pytest.approx(meta["gflops"] / meta["limit_gflops"])
+  assert meta["fraction_of_matmul"] == pytest.approx(meta["gflops"] / peak)
+  assert "meta-gradient" in printed and "of its own matmul limit" in printed

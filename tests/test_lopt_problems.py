@@ -120,3 +120,24 @@ def test_make_rejects_unknown_names_and_missing_data():
     problems.make("mlp")
   with pytest.raises(ValueError, match="activation"):
     problems.mlp(np.zeros((2, 784)), np.zeros(2), activation="swish")
+
+
+def test_cifar10_batches_are_read_as_nhwc(tmp_path):
+  import pickle
+  from mominit.data import cifar10
+  from mominit.data._common import MissingDataError
+  with pytest.raises(MissingDataError, match="data_batch_1"):
+    cifar10.load_train(tmp_path)
+  folder = tmp_path / "cifar-10-batches-py"
+  folder.mkdir()
+  rng = np.random.default_rng(0)
+  raw = [rng.integers(0, 256, (3, 3072), dtype=np.uint8) for _ in range(5)]
+  for k, data in enumerate(raw, start=1):
+    with open(folder / f"data_batch_{k}", "wb") as f:
+      pickle.dump({b"data": data, b"labels": [k, k, k]}, f)
+  images, labels = cifar10.load_train(tmp_path)
+  assert images.shape == (15, 3072) and list(labels[:3]) == [1, 1, 1]
+  # Pixel (row 2, column 5) of image 0, channel c, is raw[c * 1024 + 2 * 32 + 5].
+  nhwc = images[0].reshape(32, 32, 3)
+  for c in range(3):
+    assert nhwc[2, 5, c] == pytest.approx(raw[0][0, c * 1024 + 2 * 32 + 5] / 255)
