@@ -34,6 +34,8 @@ def main(argv):
     else:
       print(f"note: --data_dir is not used by a {config.get('kind', '?')} config (its data are "
             "generated)", file=sys.stderr)
+  for note in cli.scale_dependent(config, cli.given_overrides(sys.argv[1:])):
+    print(f"note: {note}", file=sys.stderr)
   try:
     train.validate_config(config)
   except ValueError as e:

@@ -159,3 +159,25 @@ def test_train_cli_misspelled_key_is_one_line():
   assert result.returncode == 2
   assert result.stderr.strip().splitlines() == [
       result.stderr.strip()] and "did you mean --config.steps" in result.stderr
+
+
+def test_steps_alone_scales_the_fields_that_depend_on_it():
+  from configs import autoencoder
+  from configs import rnn
+  config = autoencoder.get_config("curves")
+  config.steps = 300
+  notes = cli.scale_dependent(config, cli.given_overrides(["--config.steps=300"]))
+  assert config.final_steps == 30 and "final_steps=1000 does not fit" in notes[0]
+  assert "reaches 0.999 only at update 124,750" in notes[1]  # (ceil(1/(2*0.001)) - 1) * 250
+  train.validate_config(config)
+  # A value the user set is kept, and the config's own check names it.
+  config = autoencoder.get_config("curves")
+  config.steps = 300
+  cli.scale_dependent(config, {"steps", "final_steps"})
+  assert config.final_steps == 1000
+  with pytest.raises(ValueError, match="final_steps"):
+    train.validate_config(config)
+  config = rnn.get_config("add")
+  config.steps = 300
+  notes = cli.scale_dependent(config, {"steps"})
+  assert config.warm_steps == 30 and "mu_0 values differ" in notes[0]
