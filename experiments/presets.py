@@ -93,7 +93,7 @@ PRESETS = {
                            "50,000", "warm phase (mu = 0.9) 250 updates instead of 1,000",
                            "mu_0 0/0.9/0.995, eps 3e-3/1e-3/3e-4 instead of 1e-3 ... 1e-6",
                            "2 seeds instead of 4"]},
-        "quadratic": {},
+        "quadratic": {"rates": "small"},
         "hf": None, "glorot": None,
     },
     "medium": {
