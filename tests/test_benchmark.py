@@ -252,6 +252,8 @@ def test_quick_benchmark_writes_wellformed_json(tmp_path, monkeypatch, capsys):
   meta = result["meta_gradient"]  # the learned optimizer's meta-gradient (mominit.lopt)
   assert meta["inner_steps_per_s"] > 0 and meta["unroll"] == benchmark.QUICK["meta_gradient"][
       "unroll"]
+  assert meta["gflops"] == pytest.approx(
+      meta["inner_steps_per_s"] * meta["flops_per_inner_step"] / 1e9)
   assert meta["fraction_of_limit"] == pytest.approx(meta["gflops"] / meta["limit_gflops"])
   assert meta["fraction_of_matmul"] == pytest.approx(meta["gflops"] / peak)
   assert "meta-gradient" in printed and "of its own matmul limit" in printed
