@@ -183,7 +183,8 @@ def plot(results: pd.DataFrame, workdirs: dict, path) -> pathlib.Path:
     name = NAMES.get(problem, problem)
     panels[name] = report.best_members(curves, best, CELL)
     baselines[name] = float(results[results["problem"] == problem]["baseline"].iloc[0])
-  return report.plot_curves(panels, "train_error", path, baselines=baselines,
+  phases = {NAMES.get(p, p): report.phases_of(folder) for p, folder in workdirs.items()}
+  return report.plot_curves(panels, "train_error", path, baselines=baselines, phases=phases,
                             ylabel="training squared error",
                             title="Deep autoencoders (Table 1): best ε per (rule, μmax); "
                                   "median and min-max over seeds; dash-dot: mean-image error")

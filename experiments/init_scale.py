@@ -147,6 +147,7 @@ def plot(results: pd.DataFrame, workdirs: dict, path) -> pathlib.Path:
   return report.plot_curves(panels, "train_error", path,
                             group=("init_scale", "rule", "mu_max"), style=style,
                             baselines={k: base for k in panels},
+                            phases={k: report.phases_of(workdirs["table3"]) for k in panels},
                             ylabel="training squared error",
                             title="Initialization (Table 3): best ε per curve; median and "
                                   "min-max over seeds; dash-dot: mean-image error")

@@ -248,8 +248,12 @@ def _median_band(curves: pd.DataFrame, error: str):
 def plot_curves(panels: dict, error: str, path, *, group: Sequence[str] = ("rule", "mu_max"),
                 style=None, ylabel: str = "error", title: str = "",
                 baselines: Optional[dict] = None, floor: Optional[float] = None,
-                xlabel: str = "update") -> pathlib.Path:
+                xlabel: str = "update", phases: Optional[dict] = None) -> pathlib.Path:
   """One panel per problem; per curve the median over seeds and the min-max band; log y axis.
+
+  The y axis spans the trained range (every evaluation after update 0, and the baseline), not
+  the error at update 0, which is often 10x larger and would squash the range that matters;
+  values above the axis are named in the panel. Ticks are plain numbers, several per panel.
 
   Args:
     panels: {panel title: long curves DataFrame (`read_curves`) already restricted to the
@@ -264,6 +268,8 @@ def plot_curves(panels: dict, error: str, path, *, group: Sequence[str] = ("rule
     baselines: {panel title: value} drawn as a grey horizontal line (e.g. the biases baseline).
     floor: values below it are drawn at it (for zero-one errors that reach 0 on a log axis).
     xlabel: x-axis label.
+    phases: {panel title: [(first update, last update, label)]} drawn as shaded spans with
+      their label (e.g. the autoencoders' final low-momentum phase).
 
   Returns:
     The path written.
@@ -278,25 +284,37 @@ def plot_curves(panels: dict, error: str, path, *, group: Sequence[str] = ("rule
     if curves.empty:
       ax.text(0.5, 0.5, "no data", ha="center", va="center", transform=ax.transAxes)
       continue
+    trained, start = [], []
     for values, members in curves.groupby(list(group), sort=True):
       values = dict(zip(group, values if isinstance(values, tuple) else (values,)))
       steps, median, low, high = _median_band(members, error)
       if floor is not None:
         median, low, high = (np.maximum(a, floor) for a in (median, low, high))
+      trained += [low[steps > 0], high[steps > 0]]
+      start.append(high[steps == 0])
       kw = dict(style(values))
       ax.plot(steps, median, linewidth=1.4, **kw)
       if members["seed"].nunique() > 1:
         ax.fill_between(steps, low, high, color=kw["color"], alpha=0.15, linewidth=0)
+    baseline = None
     if baselines and name in baselines and np.isfinite(baselines[name]):
-      ax.axhline(max(baselines[name], floor or 0), color="0.5", linewidth=1, linestyle="-.",
-                 label="baseline")
+      baseline = max(baselines[name], floor or 0)
+      ax.axhline(baseline, color="0.5", linewidth=1, linestyle="-.", label="baseline")
+    for first, last, label in (phases or {}).get(name, ()):
+      ax.axvspan(first, last, color="0.85", alpha=0.5, linewidth=0, zorder=0)
+      ax.text(first, 0.98, f" {label}", transform=ax.get_xaxis_transform(), fontsize=7,
+              va="top", ha="left", color="0.25",
+              bbox={"facecolor": "white", "alpha": 0.7, "linewidth": 0, "pad": 1})
     ax.set_yscale("log")
-    # Plain numbers on the log axis: the ranges are often narrow (27.6 -> 16), where the
-    # default "2.7 x 10^1" labels are hard to read.
-    plain = ticker.FuncFormatter(lambda v, _: f"{v:g}")
-    ax.yaxis.set_major_formatter(plain)
-    ax.yaxis.set_minor_formatter(plain if _narrow(ax) else ticker.NullFormatter())
-    ax.tick_params(axis="y", which="minor", labelsize=7)
+    limits = _trained_limits(trained, baseline)
+    if limits is not None:
+      ax.set_ylim(*limits)
+      first = np.concatenate(start) if start else np.array([])
+      first = first[np.isfinite(first) & (first > limits[1])]
+      if first.size:
+        ax.text(0.01, 0.01, f"update 0: {first.max():.3g} (above the axis)",
+                transform=ax.transAxes, fontsize=7, color="0.3")
+    _label_log_axis(ax)
     ax.set_title(name)
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
@@ -310,10 +328,56 @@ def plot_curves(panels: dict, error: str, path, *, group: Sequence[str] = ("rule
   return path
 
 
-def _narrow(ax) -> bool:
-  """Whether a log axis spans less than a decade (then minor ticks get labels too)."""
+def phases_of(workdir) -> list:
+  """The momentum phases of a population run worth marking on its learning curves, from its
+  `config.json`: an autoencoder's final low-momentum phase, an RNN's warm-up at warm_mu.
+
+  Returns:
+    [(first update, last update, label)] (empty when the run has neither, or no config.json).
+  """
+  path = pathlib.Path(workdir) / "config.json"
+  if not path.is_file():
+    return []
+  config = json.loads(path.read_text())
+  steps = int(config.get("steps", 0))
+  if int(config.get("final_steps") or 0) > 0:
+    return [(steps - int(config["final_steps"]), steps,
+             f"final phase μ={config.get('final_mu', 0.9):g}")]
+  if int(config.get("warm_steps") or 0) > 0:
+    return [(0, min(int(config["warm_steps"]), steps), f"μ={config.get('warm_mu', 0.9):g}")]
+  return []
+
+
+def _trained_limits(trained: list, baseline: Optional[float]) -> Optional[tuple]:
+  """Log-axis limits around the finite positive values of `trained` and the baseline, with a
+  margin of 6% of the span on each side (None when there are no such values)."""
+  values = np.concatenate(trained) if trained else np.array([])
+  values = values[np.isfinite(values) & (values > 0)]
+  if baseline is not None and baseline > 0:
+    values = np.append(values, baseline)
+  if not values.size:
+    return None
+  low, high = np.log10(values.min()), np.log10(values.max())
+  pad = max(0.06 * (high - low), 0.02)
+  return 10 ** (low - pad), 10 ** (high + pad)
+
+
+def _label_log_axis(ax) -> None:
+  """Plain-number ticks on a log y axis: within less than a decade and a half, 4-7 evenly
+  spaced round values (the default would label none, or only one power of ten); wider, the
+  powers of ten and the 2s and 5s between them."""
   low, high = ax.get_ylim()
-  return low > 0 and high / low < 10
+  plain = ticker.FuncFormatter(lambda v, _: f"{v:g}")
+  if low > 0 and high / low < 30:
+    ticks = ticker.MaxNLocator(nbins=6, steps=[1, 2, 2.5, 5, 10]).tick_values(low, high)
+    ax.yaxis.set_major_locator(ticker.FixedLocator([t for t in ticks if low <= t <= high]))
+    ax.yaxis.set_minor_locator(ticker.NullLocator())
+  else:
+    ax.yaxis.set_major_locator(ticker.LogLocator(base=10))
+    ax.yaxis.set_minor_locator(ticker.LogLocator(base=10, subs=(2.0, 5.0)))
+    ax.yaxis.set_minor_formatter(plain)
+    ax.tick_params(axis="y", which="minor", labelsize=7)
+  ax.yaxis.set_major_formatter(plain)
 
 
 def best_members(curves: pd.DataFrame, best: pd.DataFrame, cell: Sequence[str]) -> pd.DataFrame:

@@ -238,7 +238,7 @@ def run(workdir, preset="quick", data_dir: Optional[str] = None,
   # A failing rerun writes report.failed.md etc. beside a previous report, never over it;
   # every file is written whole or not at all (temp file, then rename).
   paths = workdirs.output_paths(workdir, failing=any(_is_core(n) for n in failed))
-  workdirs.write_csv(results, paths["results.csv"])
+  workdirs.write_csv(workdirs.tidy_dtypes(results), paths["results.csv"])  # bool / int columns
   claims = claims_lib.check_all(results)
   workdirs.write_text(paths["claims.json"], claims_lib.to_json(claims))
   workdirs.write_text(paths["claims.md"], claims_lib.to_markdown(claims))

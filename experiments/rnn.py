@@ -168,7 +168,9 @@ def plot(results: pd.DataFrame, workdirs: dict, path) -> pathlib.Path:
     name = f"{NAMES.get(problem, problem)} T={int(mine['T'].iloc[0])}"
     panels[name] = report.best_members(curves, best, CELL)
     baselines[name] = float(mine["baseline"].iloc[0])
+  phases = {name: report.phases_of(workdirs[p]) for name, p in zip(panels, workdirs)}
   return report.plot_curves(panels, "zero_one", path, baselines=baselines, floor=1e-3,
+                            phases=phases,
                             style=lambda v: report.line_style(v["rule"], v["mu_max"], "μ0"),
                             ylabel="zero-one error (fresh sequences)",
                             title="RNNs (Table 5): best ε per (rule, μ0); median and min-max "

@@ -107,6 +107,36 @@ def write_csv(frame, path) -> pathlib.Path:
   return write_text(path, frame.to_csv(index=False))
 
 
+# results.csv columns that are flags or counts in every row that has them. Rows of other
+# experiments get False / -1 (not applicable) instead of an empty cell, so that
+# `pd.read_csv` loads them as bool / int64 (`df[df.diverged]` works; an empty cell would make
+# them object / float columns).
+BOOL_COLUMNS = ("diverged", "blown_up")
+INT_COLUMNS = ("seed", "steps", "diverged_at", "blown_up_at", "oscillations", "T", "updates",
+               "evals", "final_steps")
+NOT_APPLICABLE = -1
+
+
+def tidy_dtypes(frame):
+  """`frame` with `BOOL_COLUMNS` as bool (missing: False) and `INT_COLUMNS` as int64 (missing:
+  `NOT_APPLICABLE`), where their values allow it (a column with a non-integral value is kept)."""
+  import numpy as np  # pylint: disable=import-outside-toplevel
+  import pandas as pd  # pylint: disable=import-outside-toplevel
+  frame = frame.copy()
+  for name in BOOL_COLUMNS:
+    if name in frame:
+      frame[name] = [False if v is None or (isinstance(v, float) and np.isnan(v))
+                     else str(v).strip().lower() in ("true", "1", "1.0") for v in frame[name]]
+      frame[name] = frame[name].astype(bool)
+  for name in INT_COLUMNS:
+    if name in frame:
+      values = pd.to_numeric(frame[name], errors="coerce")
+      known = values.dropna()
+      if len(known) == frame[name].notna().sum() and np.all(np.mod(known, 1) == 0):
+        frame[name] = values.fillna(NOT_APPLICABLE).astype(np.int64)
+  return frame
+
+
 def output_paths(workdir, failing: bool) -> dict:
   """{output name: path} for `OUTPUTS`: the names themselves, or, for a failing run in a
   workdir that already holds a report, `report.failed.md`, `results.failed.csv`, ..."""

@@ -181,3 +181,24 @@ def test_steps_alone_scales_the_fields_that_depend_on_it():
   config.steps = 300
   notes = cli.scale_dependent(config, {"steps"})
   assert config.warm_steps == 30 and "mu_0 values differ" in notes[0]
+
+
+def test_results_csv_loads_flags_as_bool_and_counts_as_int(tmp_path):
+  import pandas as pd
+  training = pd.DataFrame({"experiment": ["table1", "table1"], "seed": [0, 1],
+                           "diverged": [True, False], "steps": [100, 100],
+                           "diverged_at": [57, -1], "train_error": [float("nan"), 20.5]})
+  quadratic = pd.DataFrame({"experiment": ["quadratic"], "check": ["constant"], "steps": [60],
+                            "max_abs_diff": [1e-15]})
+  both = pd.concat([training, quadratic], ignore_index=True)
+  assert both["diverged"].dtype == object and both["seed"].dtype == float  # the raw concat
+  workdirs.write_csv(workdirs.tidy_dtypes(both), tmp_path / "results.csv")
+  back = pd.read_csv(tmp_path / "results.csv")
+  assert back["diverged"].dtype == bool and back["seed"].dtype == "int64"
+  assert back["steps"].dtype == "int64" and back["diverged_at"].dtype == "int64"
+  assert back[back.diverged]["seed"].tolist() == [0]  # df[df.diverged] works
+  assert back["seed"].tolist() == [0, 1, workdirs.NOT_APPLICABLE]
+  assert not back.loc[2, "diverged"]
+  # A column with a non-integral value is left as it is.
+  odd = workdirs.tidy_dtypes(pd.DataFrame({"T": [20, 2.5]}))
+  assert odd["T"].tolist() == [20, 2.5]
