@@ -73,6 +73,23 @@ class Engine:
     self._jit_chunk = jax.jit(self._run_chunk, compiler_options=self.plan.compiler_options)
     self._jit_evaluate = jax.jit(self._evaluate)
     self._jit_diagnose = jax.jit(self._diagnose) if problem.diagnostics is not None else None
+    self._compiled = {}  # ahead-of-time executables (`compile`), used instead of the jits
+
+  def compile(self, state: member_lib.MemberState) -> dict:
+    """Compiles the chunk and the evaluation for ``state`` now and keeps the executables (the
+    later calls use them: no second compilation).
+
+    Returns:
+      {"chunk": bytes, "evaluate": bytes}: what each program needs on one device while it runs
+      (XLA's memory analysis: arguments + outputs + temporaries - aliased buffers).
+    """
+    from mominit import memory  # pylint: disable=import-outside-toplevel
+    with self._context():
+      self._compiled = {
+          "chunk": self._jit_chunk.lower(state, self.hparams, self.data, jnp.int32(0),
+                                         jnp.int32(1), self._never).compile(),
+          "evaluate": self._jit_evaluate.lower(state, self.hparams, self.data).compile()}
+    return {name: memory.compiled_bytes(c) for name, c in self._compiled.items()}
 
   def _context(self):
     """The mesh the problem is traced under (``plan.context``)."""
@@ -97,20 +114,36 @@ class Engine:
     which a member diverged runs twice (see the class docstring).
     """
     start, num_steps = jnp.int32(start), jnp.int32(num_steps)
+    chunk = self._compiled.get("chunk", self._jit_chunk)
     with self._context():
-      new, mean_loss, first_bad = self._jit_chunk(state, self.hparams, self.data, start,
-                                                  num_steps, self._never)
+      try:
+        new, mean_loss, first_bad = chunk(state, self.hparams, self.data, start, num_steps,
+                                          self._never)
+      except (TypeError, ValueError):
+        if chunk is self._jit_chunk:
+          raise
+        # A state placed otherwise than the one compiled for (e.g. a caller's own): the jit
+        # compiles for it.
+        chunk = self._jit_chunk
+        self._compiled.pop("chunk")
+        new, mean_loss, first_bad = chunk(state, self.hparams, self.data, start, num_steps,
+                                          self._never)
       first_bad = np.asarray(first_bad)
       if (first_bad >= 0).any():
         self.reruns += 1
         stop_at = np.where(first_bad >= 0, first_bad, member_lib.NEVER).astype(np.int32)
-        new, mean_loss, _ = self._jit_chunk(state, self.hparams, self.data, start, num_steps,
-                                            jax.device_put(stop_at, self.sharding))
+        new, mean_loss, _ = chunk(state, self.hparams, self.data, start, num_steps,
+                                  jax.device_put(stop_at, self.sharding))
     return new, mean_loss
 
   def evaluate(self, state: member_lib.MemberState) -> dict:
     """The problem's errors of every member at the family's ``eval_params`` ([P] arrays)."""
     with self._context():
+      if "evaluate" in self._compiled:
+        try:
+          return self._compiled["evaluate"](state, self.hparams, self.data)
+        except (TypeError, ValueError):  # placed otherwise than compiled for: see run_chunk
+          self._compiled.pop("evaluate")
       return self._jit_evaluate(state, self.hparams, self.data)
 
   def diagnose(self, state: member_lib.MemberState):
@@ -132,7 +165,20 @@ class Engine:
 
   def _evaluate(self, state, hparams, data):
     self.trace_counts["evaluate"] += 1
-    return jax.vmap(self.member.evaluate, in_axes=(0, 0, None))(state, hparams, data)
+    if self.plan.strategy != "member_by_member":
+      return jax.vmap(self.member.evaluate, in_axes=(0, 0, None))(state, hparams, data)
+    # Members one after another, as they train: a vmapped RNN evaluation holds every member's
+    # activations for all its evaluation sequences at once (106 MB per member for addition
+    # T=80 and 1,000 sequences: 30 GB for Table 5's 280 members); this holds one member's.
+    def local(state, hparams, data):
+      return jax.lax.map(lambda m: self.member.evaluate(m[0], m[1], data), (state, hparams))
+
+    if self.plan.axis == placement.POPULATION:
+      spec = jax.sharding.PartitionSpec
+      local = jax.shard_map(local, mesh=self.plan.mesh, check_vma=False,
+                            in_specs=(spec(placement.POPULATION), spec(placement.POPULATION),
+                                      spec()), out_specs=spec(placement.POPULATION))
+    return local(state, hparams, data)
 
   def _diagnose(self, state, data):
     return jax.vmap(lambda s: self.problem.diagnostics(self.member.eval_params(s), data))(state)
