@@ -64,8 +64,9 @@ def nag_beats_cm(results: pd.DataFrame) -> dict:
           f"'Especially at 0.995 and 0.999': at each such mu_max NAG must be resolvably lower "
           f"(PASS); CM resolvably lower FAILS, and so does a resolved tie at the paper's full "
           f"length (a tie is not a PASS). 'Usually': over every (problem, mu_max > 0) compared, "
-          f"PASS if NAG is resolvably lower in more than half of them; FAIL if CM wins at least as many as "
-          f"NAG (and one), or at full length if NAG wins half or fewer; INCONCLUSIVE otherwise. "
+          f"PASS if NAG is resolvably lower in more than half of them; FAIL if CM wins at least "
+          f"as many as NAG (and one), or if every comparison is decided and NAG wins half or "
+          f"fewer; INCONCLUSIVE otherwise. "
           f"Not trained enough (both above {PLATEAU} x the mean-image error), one learning rate "
           f"per cell, or the worse cell's best learning rate at the edge of its grid: "
           f"INCONCLUSIVE. Any FAIL fails the claim.")
@@ -78,7 +79,8 @@ def nag_beats_cm(results: pd.DataFrame) -> dict:
     for nag in v.select(cells, problem=problem, rule="nag"):
       cm = v.select(cells, problem=problem, rule="cm", mu_max=float(nag.labels["mu_max"]))
       if cm:
-        pairs.append((float(nag.labels["mu_max"]), _pair(nag, cm[0], rows, base, ("nag", "cm"))))
+        entry = _pair(nag, cm[0], rows, base, ("nag", "cm"))
+        pairs.append((float(nag.labels["mu_max"]), entry))
     for mu, entry in pairs:
       if mu >= 0.995:
         why = {v.PASS: "NAG resolvably lower than CM", v.FAIL: "CM lower than NAG, or a tie"}
