@@ -358,13 +358,16 @@ def _plot_quadratic(workdir, quad):
   plt.close(fig)
 
 
-def run(workdir, preset: str = "tiny", steps: int | None = None) -> dict:
+def run(workdir, preset: str = "tiny", steps: int | None = None,
+        data_dir: str | None = None) -> dict:
   """Runs the HF experiment and writes the table, the two figures and hf.json to `workdir`.
 
   Args:
     workdir: output folder (created).
     preset: "tiny" or "quick" (see `PRESETS`).
     steps: number of updates of the main HF run (default: the preset's `hf_steps`).
+    data_dir: a folder holding the original CURVES `digs3pts_1.mat` (its first `num_train`
+      cases are used); default (or without that file): the generated CURVES.
 
   Returns:
     The dict written to hf.json: config, per-method records, table rows, quadratic results.
@@ -390,7 +393,10 @@ def run(workdir, preset: str = "tiny", steps: int | None = None) -> dict:
     phases[name] = phases.get(name, 0.) + now - tick[0]
     tick[0] = now
 
-  data_np = curves.generate(cfg["num_train"], 0, cfg["seed"]).train
+  if data_dir and (pathlib.Path(data_dir) / curves.FILENAME).is_file():
+    data_np = populations.autoencoder_data("curves", cfg["num_train"], 1, data_dir).train
+  else:
+    data_np = curves.generate(cfg["num_train"], 0, cfg["seed"]).train
   data = jnp.asarray(data_np)
   baseline = populations.mean_image_error(data_np)
   model = autoencoder_from_sizes(cfg["sizes"], output="logistic", init="sparse")
@@ -583,8 +589,10 @@ def main(argv=None):
   parser.add_argument("--steps", type=argtypes.positive_int, default=None,
                       help="updates of the main HF run (sets the budgets)")
   parser.add_argument("--preset", default="tiny", choices=sorted(PRESETS))
+  parser.add_argument("--data_dir", default=None,
+                      help="folder with the original CURVES digs3pts_1.mat (default: generated)")
   args = parser.parse_args(argv)
-  run(args.workdir, args.preset, args.steps)
+  run(args.workdir, args.preset, args.steps, args.data_dir)
 
 
 if __name__ == "__main__":

@@ -145,7 +145,7 @@ def _extra(name: str, sub_preset: Optional[str]):
       module.run(str(folder), sub_preset, data_dir=data_dir)
       results = pd.DataFrame()
     else:  # The HF study's rows go into results.csv, where its claims are checked.
-      results = module.results_frame(module.run(str(folder), sub_preset))
+      results = module.results_frame(module.run(str(folder), sub_preset, data_dir=data_dir))
     path = folder / markdown
     text = path.read_text() if path.exists() else f"({markdown} was not written)"
     # Demote its headings and point its relative links into the subfolder.
