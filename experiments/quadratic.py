@@ -150,6 +150,8 @@ def main(argv=None) -> None:
                       help="Updates checked.")
   parser.add_argument("--seed", type=argtypes.nonnegative_int, default=0,
                       help="Seed of the theorem check.")
+  parser.add_argument("--data_dir", default=None,
+                      help="Unused (the quadratics are built in); every experiment takes it.")
   args = parser.parse_args(sys.argv[1:] if argv is None else argv)
   run(args.workdir, args.learning_rate, args.momentum, args.num_steps, args.theorem_steps,
       args.seed)
