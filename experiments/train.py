@@ -14,6 +14,7 @@ from ml_collections import config_flags
 
 from experiments import cli
 from mominit import data
+from mominit import distributed
 from mominit import train
 
 FLAGS = flags.FLAGS
@@ -37,6 +38,8 @@ def main(argv):
   for note in cli.scale_dependent(config, cli.given_overrides(sys.argv[1:])):
     print(f"note: {note}", file=sys.stderr)
   try:
+    if config.get("distributed"):
+      distributed.initialize()  # before anything touches a device (docs/distributed.md)
     train.validate_config(config)
   except ValueError as e:
     cli.fail(e)

@@ -35,7 +35,9 @@ class MemberState(NamedTuple):
       for RNNs).
     alive: bool scalar, False once the member diverged.
     diverged_at: int32 scalar, the update count at which it diverged (-1 if it did not).
-    loss: float scalar, the training loss of the last update it took.
+    loss: float scalar (the default float dtype, like the parameters), the training loss of the
+      last update it took; after ``init``, the loss at the initial parameters on the first
+      minibatch (the starting value of the "blown up" test, ``mominit.outcomes``).
   """
   params: Any
   opt_state: Any
@@ -89,9 +91,13 @@ def make_member(problem, family, place: Callable = lambda batch: batch) -> Membe
   def init(hp, data):
     k = keys(hp)
     params = problem.init_params(k["init"], hp, data)
+    data_state = problem.init_data(k["data"], hp, data)
+    # The loss slot has the dtype of the loss the problem computes (float64 under x64).
+    # (Unplaced: init runs on one device, outside the placement's mesh.)
+    loss = problem.loss(params, problem.batch(data_state, k["data"], 0, data)[0])
     return MemberState(params=params, opt_state=family.make(hp).init(params),
-                       data_state=problem.init_data(k["data"], hp, data), alive=jnp.array(True),
-                       diverged_at=jnp.array(-1, jnp.int32), loss=jnp.array(jnp.nan, jnp.float32))
+                       data_state=data_state, alive=jnp.array(True),
+                       diverged_at=jnp.array(-1, jnp.int32), loss=loss)
 
   def step(state, hp, data, t, stop_at=NEVER):
     """One update. The member is updated when it is alive and ``t < stop_at``; at
@@ -156,7 +162,7 @@ def chunk_loop(step_all, finite, state, hp, stop_at, data, start, num_steps):
     first_bad = record(first_bad, loss_bad, t)
     return state, total + state.loss, first_bad, active
 
-  zero = jnp.zeros(state.alive.shape, jnp.float32)
+  zero = jnp.zeros(state.alive.shape, state.loss.dtype)
   none = jnp.full(state.alive.shape, -1, jnp.int32)
   idle = jnp.zeros(state.alive.shape, bool)
   state, total, first_bad, was_active = jax.lax.fori_loop(

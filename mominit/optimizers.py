@@ -21,7 +21,8 @@ Adding a family (one place, this file):
 2. add it to :data:`FAMILIES` and its member names to :data:`NAMES`.
 
 A hyper-parameter need not be a scalar: ``Family.member_hp`` turns one member's values into its
-hyper-parameter pytree (default: float32 scalars of ``hp_names``), and the engine stacks those
+hyper-parameter pytree (default: scalars of ``hp_names`` in the default float dtype, float32 or
+float64 under ``jax_enable_x64``), and the engine stacks those
 with a leading member axis, shards and vmaps them like any other. A learned optimizer (Lv et al.
 2017) is a family whose ``member_hp`` adds ``{"meta": meta_params}`` (a pytree of arrays) and whose
 ``make(hp)`` builds the transform that applies ``hp["meta"]``; ``sweep.hparams`` does the rest.
@@ -59,7 +60,8 @@ class Family:
     rename: optional (name, values) -> the name a member is reported under (e.g. momentum at
       mu_max = 0 is "sgd").
     member_hp: optional (values) -> dict, one member's hyper-parameters from its axis values,
-      defaults and name overrides (default: float32 scalars of ``hp_names``).
+      defaults and name overrides (default: scalars of ``hp_names`` in the default float
+      dtype, ``jnp.result_type(float)``).
   """
   name: str
   hp_names: tuple
@@ -74,7 +76,8 @@ class Family:
     values = {**self.defaults, **values}
     if self.member_hp is not None:
       return self.member_hp(values)
-    return {name: np.float32(values[name]) for name in self.hp_names}
+    dtype = jnp.result_type(float)  # float64 under jax_enable_x64
+    return {name: np.asarray(values[name], dtype) for name in self.hp_names}
 
 
 # ---------------------------------------------------------------------------------------------

@@ -95,6 +95,11 @@ class Plan:
     return self.devices[0].platform
 
   @property
+  def multiprocess(self) -> bool:
+    """Whether the devices belong to several processes (``mominit.distributed``)."""
+    return len({d.process_index for d in self.devices}) > 1
+
+  @property
   def layout(self) -> str:
     """``"single"`` (one device), ``"population"`` (members sharded) or ``"cases"``."""
     return {None: "single", POPULATION: "population", CASES: "cases"}[self.axis]
@@ -145,8 +150,8 @@ class Plan:
   def on_one_device(self, tree):
     """``tree`` on the first device when the plan uses several CPU devices (else as is), for
     functions that batch LAPACK calls over members (see ``LAPACK_DEADLOCK_JAXLIB``)."""
-    if self.mesh is None or self.platform != "cpu":
-      return tree
+    if self.mesh is None or self.platform != "cpu" or self.multiprocess:
+      return tree  # several processes: one CPU device each (see `plan`), nothing to serialise
     return jax.device_put(tree, jax.sharding.SingleDeviceSharding(self.devices[0]))
 
   def __str__(self):
@@ -172,6 +177,8 @@ def plan(num_members: int, devices, *, batch_size: int, small_sequential_matmuls
   devices = tuple(devices)
   if not devices:
     raise ValueError("devices must not be empty")
+  if len({d.process_index for d in devices}) > 1:
+    return _multiprocess_plan(num_members, devices, small_sequential_matmuls, member_bytes)
   if devices[0].platform != "cpu":
     # GPUs and TPUs: members vmapped (a lone member unbatched), the population sharded over
     # every device and padded to a multiple of them; no groups, no cases split.
@@ -196,6 +203,27 @@ def plan(num_members: int, devices, *, batch_size: int, small_sequential_matmuls
     return Plan("member_by_member", devices, axis, num_members, padded, 1)
   group = group_size(local, member_bytes)
   return Plan("groups" if group < local else "vmap", devices, axis, num_members, padded, group)
+
+
+def _multiprocess_plan(num_members, devices, small_sequential_matmuls, member_bytes) -> Plan:
+  """Devices of several processes: the members are sharded over all of them (padded), whatever
+  the population size, so every process runs its share of the one program."""
+  if devices[0].platform == "cpu":
+    local = [d for d in devices if d.process_index == devices[0].process_index]
+    if len(local) > 1:
+      # Batched LAPACK calls on two CPU devices of one process can deadlock
+      # (LAPACK_DEADLOCK_JAXLIB), and a multi-process run cannot serialise them on one device.
+      raise ValueError(f"a multi-process CPU run needs one CPU device per process, process 0 has "
+                       f"{len(local)}: set JAX_NUM_CPU_DEVICES=1 (docs/distributed.md)")
+  padded = num_members + (-num_members) % len(devices)
+  local = padded // len(devices)
+  if devices[0].platform != "cpu":
+    return Plan("vmap", devices, POPULATION, num_members, padded, padded)
+  if small_sequential_matmuls and local > 1:
+    return Plan("member_by_member", devices, POPULATION, num_members, padded, 1)
+  group = group_size(local, member_bytes)
+  return Plan("groups" if group < local else "vmap", devices, POPULATION, num_members, padded,
+              group)
 
 
 def run_members(p: Plan, step: Callable, state, hp, stop_at, data, start, num_steps):
@@ -241,7 +269,13 @@ def run_members(p: Plan, step: Callable, state, hp, stop_at, data, start, num_st
     members = spec(POPULATION)
     local = jax.shard_map(local, mesh=p.mesh, out_specs=members, check_vma=False,
                           in_specs=(members, members, members, spec(), spec(), spec()))
-  return local(state, hp, stop_at, data, start, num_steps)
+  out = local(state, hp, stop_at, data, start, num_steps)
+  if p.multiprocess:
+    # The host reads the mean losses and first bad updates back after every chunk: replicated,
+    # every process holds all of them (a gather of 2P numbers).
+    everywhere = jax.sharding.NamedSharding(p.mesh, jax.sharding.PartitionSpec())
+    out = (out[0], *(jax.lax.with_sharding_constraint(x, everywhere) for x in out[1:]))
+  return out
 
 
 __all__ = ["Plan", "plan", "run_members", "group_size", "CASES", "POPULATION", "STRATEGIES",

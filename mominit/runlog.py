@@ -1,9 +1,11 @@
 """A run's folder: ``config.json``, ``metrics.jsonl`` (and ``diagnostics.jsonl``), orbax
 checkpoints and ``results.csv``.
 
-Rerunning with the same workdir resumes from the last checkpoint (a checkpoint of a different
+Rerunning with the same workdir resumes from the last checkpoint (a workdir of a different
 config is refused) and keeps only the metrics written up to it, so an interrupted run ends with
-the files of an uninterrupted one.
+the files of an uninterrupted one. In a multi-process run (``mominit.distributed``) every
+process saves and restores the checkpoint (orbax writes each process's shards) and process 0
+alone writes the other files.
 """
 import json
 import pathlib
@@ -19,10 +21,12 @@ class RunLog:
 
   Attributes:
     workdir: the folder (``pathlib.Path``).
+    writer: whether this process writes config, metrics and results (process 0).
   """
 
   def __init__(self, workdir):
     import orbax.checkpoint as ocp  # pylint: disable=import-outside-toplevel
+    self.writer = jax.process_index() == 0
     self.workdir = pathlib.Path(workdir)
     self.workdir.mkdir(parents=True, exist_ok=True)
     options = ocp.CheckpointManagerOptions(max_to_keep=2, enable_async_checkpointing=False)
@@ -63,10 +67,13 @@ class RunLog:
           f"resume with the same config or use a new --workdir")
 
   def write_config(self, config) -> None:
-    (self.workdir / "config.json").write_text(config.to_json_best_effort(indent=2))
+    if self.writer:
+      (self.workdir / "config.json").write_text(config.to_json_best_effort(indent=2))
 
   def truncate(self, step: int, names=("metrics.jsonl", "diagnostics.jsonl")) -> None:
     """Keeps only the records written up to update ``step`` (the checkpoint resumed from)."""
+    if not self.writer:
+      return
     for name in names:
       path = self.workdir / name
       if path.exists():
@@ -75,6 +82,8 @@ class RunLog:
 
   def append(self, name: str, record: dict, members: list[dict]) -> None:
     """Appends one evaluation's record (``step`` and [P] arrays) to ``name`` as one JSON line."""
+    if not self.writer:
+      return
     line = {"step": record["step"], "members": list(members)}
     line.update({k: _jsonable(v) for k, v in record.items() if k != "step"})
     with open(self.workdir / name, "a") as f:

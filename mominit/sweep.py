@@ -10,6 +10,7 @@ import itertools
 import math
 
 import jax
+import jax.numpy as jnp
 import ml_collections
 import numpy as np
 
@@ -38,8 +39,11 @@ def default_config(kind: str) -> ml_collections.ConfigDict:
   c.chunk = 500          # updates per compiled lax.fori_loop call
   c.eval_every = 5_000   # updates between evaluations / checkpoints
   c.progress = True      # tqdm progress bar
-  c.distributed = False  # call jax.distributed.initialize() (multi-host)
+  c.distributed = False  # connect several processes first (mominit.distributed)
   c.checkpoint_every = 0  # updates between orbax checkpoints (0 = at every evaluation)
+  # A member is "blown up" once every chunk's mean loss of an evaluation window is above this
+  # multiple of its starting loss (finite but exploded; mominit.outcomes). 0 = off.
+  c.blowup_factor = 10.0
   # Sweep axes are tuples so the command line can override them (`--config.sweep.seed='(0, 1)'`);
   # assigning a list from Python works too (it becomes a tuple).
   c.sweep = ml_collections.ConfigDict()
@@ -70,6 +74,10 @@ def validate_config(config: ml_collections.ConfigDict) -> None:
     if name in config and int(config[name]) < 0:
       raise ValueError(f"config.{name} must be >= 0 (0 = default behaviour), got "
                        f"{config[name]!r}")
+  if not (math.isfinite(float(config.blowup_factor)) and (
+      config.blowup_factor == 0 or config.blowup_factor > 1)):
+    raise ValueError(f"config.blowup_factor must be 0 (off) or a finite number > 1, got "
+                     f"{config.blowup_factor!r}")
   module.validate(config)
   optimizers.validate(config)
   for v in config.sweep.optimizer:
@@ -93,6 +101,19 @@ def validate_config(config: ml_collections.ConfigDict) -> None:
         raise ValueError(f"config.sweep.{axis}: must be finite and >= 0, got {v!r}")
       if axis == "seed" and (int(v) != v or v < 0):
         raise ValueError(f"config.sweep.seed: seeds are non-negative integers, got {v!r}")
+      if axis not in ("seed", "rule"):
+        _check_fits(axis, v)
+
+
+def _check_fits(axis, value):
+  """A value must stay finite in the dtype the members use (float32 unless jax_enable_x64):
+  1e39 would train as inf."""
+  dtype = np.dtype(jnp.result_type(float))
+  with np.errstate(over="ignore"):
+    fits = np.isfinite(np.asarray(value, dtype))
+  if not fits:
+    raise ValueError(f"config.sweep.{axis}: {value!r} overflows {dtype.name}, the members' dtype "
+                     f"(largest {np.finfo(dtype).max:.4g}; enable jax_enable_x64 for float64)")
 
 
 def _axis(config, axis):
@@ -147,9 +168,12 @@ def family_groups(members: list[dict]) -> dict:
 
 def hparams(members: list[dict], family, problem) -> dict:
   """The traced hyper-parameters of a population of one family: ``seed`` (uint32 [P]), the
-  family's (``optimizers.member_hp``: float32 [P], or pytrees with a leading axis P) and the
-  problem's own (``problem.hp_names``, float32 [P])."""
+  family's (``optimizers.member_hp``: [P] in the default float dtype, or pytrees with a leading
+  axis P) and the problem's own (``problem.hp_names``, [P] in the default float dtype: float32,
+  float64 under ``jax_enable_x64``)."""
+  dtype = jnp.result_type(float)
   per_member = [{"seed": np.uint32(m["seed"]),
                  **optimizers.member_hp(m["rule"], m, family),
-                 **{name: np.float32(m[name]) for name in problem.hp_names}} for m in members]
+                 **{name: np.asarray(m[name], dtype) for name in problem.hp_names}}
+                for m in members]
   return jax.tree.map(lambda *xs: np.stack(xs), *per_member)

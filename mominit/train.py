@@ -16,6 +16,8 @@ import jax
 import ml_collections
 import numpy as np
 
+from mominit import distributed
+from mominit import outcomes
 from mominit import runlog
 from mominit.engine import Engine
 from mominit.member import MemberState
@@ -43,10 +45,10 @@ def _gather(parts, trees, size):
   """Per-engine pytrees of [P_e, ...] arrays (padded) -> one pytree of [size, ...] arrays in
   member order."""
   def assemble(*leaves):
-    first = np.asarray(leaves[0])
-    out = np.empty((size,) + first.shape[1:], first.dtype)
+    leaves = [distributed.to_host(leaf) for leaf in leaves]  # (sharded over processes too)
+    out = np.empty((size,) + leaves[0].shape[1:], leaves[0].dtype)
     for (idx, _), leaf in zip(parts, leaves):
-      out[idx] = np.asarray(leaf)[:len(idx)]
+      out[idx] = leaf[:len(idx)]
     return out
   return jax.tree.map(assemble, *trees)
 
@@ -79,14 +81,20 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: Optional[str]
     name), the final errors (for autoencoders ``train_error`` and ``test_error``, the paper's
     per-case squared reconstruction error at theta; for RNNs ``zero_one`` and ``test_loss`` on
     fresh sequences), the problem's marks (autoencoders: ``error_before_final``, the train error
-    when the final low-momentum phase starts), ``diverged``, ``diverged_at``, ``steps`` and
+    when the final low-momentum phase starts), ``diverged``, ``diverged_at`` (non-finite),
+    ``blown_up``, ``blown_up_at`` (finite but exploded, ``mominit.outcomes``), ``steps`` and
     ``seconds`` (wall time of the whole run).
   """
   import pandas as pd  # pylint: disable=import-outside-toplevel
   from tqdm.auto import tqdm  # pylint: disable=import-outside-toplevel
+  if config.get("distributed"):
+    distributed.initialize()  # before anything touches a device
   validate_config(config)
-  if config.distributed:
-    jax.distributed.initialize()
+  log = None
+  if workdir is not None:
+    log = runlog.RunLog(workdir)
+    log.check_config(config)  # before anything is built or compiled
+    distributed.barrier("mominit: config checked")  # before process 0 writes config.json
   members = population(config)
   problem = make_problem(config, data)
   parts = engines(config, problem, members, devices)
@@ -96,26 +104,33 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: Optional[str]
   states = [engine.init() for _, engine in parts]
   step, seconds, saved_at = 0, 0.0, 0
   marks = {name: np.full(p, np.nan) for name in problem.marks}
-  log = None
-  if workdir is not None:
-    log = runlog.RunLog(workdir)
+  # After init a member's loss slot holds its starting loss (mominit.outcomes).
+  ends = {"start_loss": gather([s.loss for s in states]).astype(np.float64),
+          "blown_up_at": np.full(p, outcomes.NOT_BLOWN_UP, np.int64)}
+  if log is not None:
     if log.latest_step() is not None:
-      log.check_config(config)
-      saved = log.restore({"states": states, "marks": marks, "seconds": np.float64(0)})
+      saved = log.restore({"states": states, "marks": marks, "outcomes": ends,
+                           "seconds": np.float64(0)})
       states, marks = list(saved["states"]), {k: np.asarray(v) for k, v in saved["marks"].items()}
+      ends = {k: np.asarray(v) for k, v in saved["outcomes"].items()}
       step, seconds = int(log.latest_step()), float(saved["seconds"])
       saved_at = step
     log.write_config(config)
+    # Evaluations logged after the checkpoint are replayed (logged before it is saved, so a
+    # kill between the two loses nothing).
     log.truncate(step)
 
   def evaluate():
     return gather([engine.evaluate(s) for (_, engine), s in zip(parts, states)])
 
   def flags():
-    return gather([{"alive": s.alive, "diverged_at": s.diverged_at} for s in states])
+    return {**gather([{"alive": s.alive, "diverged_at": s.diverged_at} for s in states]),
+            "blown_up_at": ends["blown_up_at"]}
 
   def observe(step, errors, chunk_losses, rate):
     """Logs and reports the evaluation after `step` updates; returns its record."""
+    ends["blown_up_at"] = outcomes.update(ends["blown_up_at"], ends["start_loss"], chunk_losses,
+                                          config.blowup_factor, step)
     record = {"step": step, "train_loss": (np.mean(chunk_losses, axis=0) if chunk_losses
                                            else np.full(p, np.nan)), **errors, **flags()}
     alive, main_error = record["alive"], errors[problem.main_error]
@@ -128,15 +143,16 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: Optional[str]
       if problem.diagnostics is not None and step % problem.diagnostics_every == 0:
         stats = gather([engine.diagnose(s) for (_, engine), s in zip(parts, states)])
         log.append("diagnostics.jsonl", {"step": step, **stats}, members)
-    if callback is not None:
-      callback(step, record)
     return record
 
-  bar = tqdm(total=config.steps, initial=step, disable=not config.progress, unit="upd",
+  bar = tqdm(total=config.steps, initial=step, unit="upd",
+             disable=not config.progress or jax.process_index() != 0,
              dynamic_ncols=True)
   record = None
   if step == 0:
     record = observe(0, evaluate(), [], 0.0)
+    if callback is not None:
+      callback(0, record)
   for boundary in [b for b in _boundaries(config, problem) if b > step]:
     t0 = time.perf_counter()
     chunk_losses, done = [], boundary - step
@@ -155,11 +171,15 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: Optional[str]
         marks[name] = errors[error].copy()
     elapsed = time.perf_counter() - t0
     seconds += elapsed
-    if log is not None and (step - saved_at >= config.checkpoint_every or step == config.steps):
-      # Before `observe`, so a callback that stops the run finds it saved.
-      log.save(step, {"states": states, "marks": marks, "seconds": np.float64(seconds)})
-      saved_at = step
+    # Log, then checkpoint: a kill in between replays this evaluation on resume (`truncate`);
+    # the checkpoint comes before the callback, so a callback that stops the run finds it saved.
     record = observe(step, errors, chunk_losses, done / max(elapsed, 1e-9))
+    if log is not None and (step - saved_at >= config.checkpoint_every or step == config.steps):
+      log.save(step, {"states": states, "marks": marks, "outcomes": ends,
+                      "seconds": np.float64(seconds)})
+      saved_at = step
+    if callback is not None:
+      callback(step, record)
   bar.close()
 
   if record is None:  # resumed from a finished run: nothing was trained or logged
@@ -170,10 +190,11 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: Optional[str]
     row.update({name: float(record[name][i]) for name in problem.error_names})
     row.update({name: float(values[i]) for name, values in marks.items()})
     row.update(diverged=not bool(record["alive"][i]), diverged_at=int(record["diverged_at"][i]),
-               steps=config.steps, seconds=seconds)
+               blown_up=bool(record["blown_up_at"][i] != outcomes.NOT_BLOWN_UP),
+               blown_up_at=int(record["blown_up_at"][i]), steps=config.steps, seconds=seconds)
     rows.append(row)
   frame = pd.DataFrame(rows)
-  if log is not None:
+  if log is not None and log.writer:
     frame.to_csv(log.workdir / "results.csv", index=False)
   return frame
 

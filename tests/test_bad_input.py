@@ -21,17 +21,20 @@ from mominit import hf
 from mominit import models
 from mominit import tasks
 
-_COMPILE_EVENT = "/jax/core/compile/backend_compile_duration"
+# Lowering to XLA (every compilation, also one the persistent cache then serves) and XLA's own.
+_COMPILE_EVENTS = ("/jax/core/compile/jaxpr_to_mlir_module_duration",
+                   "/jax/core/compile/backend_compile_duration")
 
 
 @contextlib.contextmanager
 def count_compilations():
-  """Counts XLA compilations inside the block (``counter[0]``)."""
+  """Counts compilations inside the block (``counter[0]``): lowerings to XLA and XLA
+  compilations, so one served by tests/conftest.py's persistent cache counts too."""
   counter = [0]
 
   def listener(event, duration, **kwargs):
     del duration, kwargs
-    if event == _COMPILE_EVENT:
+    if event in _COMPILE_EVENTS:
       counter[0] += 1
 
   jax.monitoring.register_event_duration_secs_listener(listener)
@@ -243,10 +246,18 @@ CASES = [
      r"argument --out: must be a file path, got the folder '/tmp'"),
 ]
 
-# The engine's config checks (mominit.sweep.validate_config, through train_and_evaluate and
-# experiments/train.py) are tested in tests/test_train.py: the parametrized bad configs plus the
-# unknown-key, unknown-task, missing-file and different-config cases.
-ENGINE_CASES_IN_TEST_TRAIN = 14
+
+
+def engine_cases() -> int:
+  """The engine's bad-input cases (mominit.sweep.validate_config through train_and_evaluate),
+  tested where the engine is: tests/test_train.py's parametrized bad configs and its
+  unknown-key, unknown-task, missing-file and different-config cases (4), and
+  tests/test_robustness.py's values that overflow the members' dtype or bad data sizes, and its
+  two workdirs of another config."""
+  from tests import test_robustness, test_train  # pylint: disable=import-outside-toplevel
+  params = lambda f: len(f.pytestmark[0].args[1])
+  return (params(test_train.test_bad_autoencoder_configs_fail_before_compiling) + 4 +
+          params(test_robustness.test_bad_values_fail_before_compiling) + 2)
 
 
 @pytest.mark.parametrize("where,what,call,error,match", CASES,
@@ -256,7 +267,7 @@ def test_bad_input_is_refused_before_compiling(where, what, call, error, match):
   with count_compilations() as compiled:
     with pytest.raises(error, match=match):
       call()
-  assert compiled[0] == 0, f"{compiled[0]} XLA compilation(s) before the error"
+  assert compiled[0] == 0, f"{compiled[0]} compilation event(s) before the error"
 
 
 def test_every_entry_point_is_listed():
@@ -270,7 +281,8 @@ def test_every_entry_point_is_listed():
       "quadratic", "hf", "glorot", "show_data", "reproduce", "autoencoders", "init_scale",
       "rnn", "benchmark")}
   assert len(CASES) == 61
-  assert len(CASES) + ENGINE_CASES_IN_TEST_TRAIN == 75
+  assert engine_cases() == 23
+  assert len(CASES) + engine_cases() == 84
 
 
 def test_count_compilations_sees_a_compilation():

@@ -46,6 +46,13 @@ def validate(config: ml_collections.ConfigDict) -> None:
                      f"got {config.final_steps}")
   if not 0.0 <= config.final_mu < 1.0:
     raise ValueError(f"config.final_mu must be in [0, 1), got {config.final_mu}")
+  for name in ("num_train", "num_test"):
+    if int(config[name]) != config[name] or config[name] < 0:
+      raise ValueError(f"config.{name} must be >= 0 (0 = all), got {config[name]!r}")
+  for v in config.sweep.init_scale:
+    if not (np.isfinite(float(v)) and float(v) > 0):  # the models require > 0
+      raise ValueError(f"config.sweep.init_scale: must be finite and > 0 for an autoencoder, "
+                       f"got {v!r}")
   from mominit import data  # pylint: disable=import-outside-toplevel
   if config.dataset not in data.NAMES:
     raise ValueError(f"unknown dataset {config.dataset!r}; valid: {sorted(data.NAMES)}")
@@ -85,9 +92,14 @@ def make(config, data=None) -> Problem:
     if np.ndim(array) != 2 or np.shape(array)[1] != width:
       raise ValueError(f"{config.dataset} {split} data must be [N, {width}], got shape "
                        f"{np.shape(array)}")
+  for name, split, array in (("num_train", "training", dataset.train),
+                             ("num_test", "test", dataset.test)):
+    if config[name] > len(array):
+      raise ValueError(f"config.{name}={config[name]} exceeds the {len(array)} {split} cases")
   train = dataset.train[:config.num_train] if config.num_train else dataset.train
   test = dataset.test[:config.num_test] if config.num_test else dataset.test
-  train, test = jnp.asarray(train, jnp.float32), jnp.asarray(test, jnp.float32)
+  dtype = jnp.result_type(float)  # the default float dtype (float64 under jax_enable_x64)
+  train, test = jnp.asarray(train, dtype), jnp.asarray(test, dtype)
   n, batch_size = train.shape[0], config.batch_size
   if batch_size > n:
     raise ValueError(f"config.batch_size={batch_size} is larger than the training set ({n} cases)")
