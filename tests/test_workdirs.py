@@ -202,3 +202,18 @@ def test_results_csv_loads_flags_as_bool_and_counts_as_int(tmp_path):
   # A column with a non-integral value is left as it is.
   odd = workdirs.tidy_dtypes(pd.DataFrame({"T": [20, 2.5]}))
   assert odd["T"].tolist() == [20, 2.5]
+
+
+def _rnn_config(**overrides):
+  from tests.test_train import rnn_config
+  return rnn_config(**overrides)
+
+
+def test_an_rnn_run_no_longer_than_its_warm_phase_is_refused_or_warned():
+  config = _rnn_config(mu_max=[0.9, 0.995], steps=20, warm_steps=20)
+  with pytest.raises(ValueError, match=r"warm_steps=20 >= config.steps=20.*\[0.9, 0.995\]"):
+    train.validate_config(config)
+  config = _rnn_config(mu_max=[0.995], steps=20, warm_steps=20)
+  with pytest.warns(UserWarning, match="mu_0=0.995 is never used"):
+    train.validate_config(config)
+  train.validate_config(_rnn_config(mu_max=[0.9, 0.995], steps=20, warm_steps=19))

@@ -4,6 +4,8 @@ Every update trains on ``config.batch_size`` fresh sequences sampled on the devi
 ``fold_in(data_key, step)``, so the problem has no data state. Its errors are the test loss and
 the zero-one error on ``config.eval_sequences`` fresh sequences.
 """
+import warnings
+
 import jax
 import jax.numpy as jnp
 import ml_collections
@@ -32,9 +34,20 @@ def add_defaults(c: ml_collections.ConfigDict) -> None:
 
 
 def validate(config: ml_collections.ConfigDict) -> None:
-  """Raises ValueError for unknown task names or arguments."""
+  """Raises ValueError for unknown task names or arguments, and for a run no longer than its
+  warm phase with several mu_0 (every member would train at ``warm_mu`` throughout, so they
+  would be the same run); warns for such a run with one mu_0."""
   from mominit import tasks  # pylint: disable=import-outside-toplevel
   tasks.make(config.task, **dict(config.task_kwargs))
+  if config.momentum_schedule == "warm" and int(config.warm_steps) >= int(config.steps):
+    mus = sorted({float(m) for m in config.sweep.mu_max if float(m) > 0})
+    text = (f"config.warm_steps={config.warm_steps} >= config.steps={config.steps}: every "
+            f"momentum member trains at warm_mu={config.warm_mu:g} for the whole run")
+    if len(mus) > 1:
+      raise ValueError(f"{text}, so the sweep's mu_0 values {mus} would all be the same run; "
+                       "set config.warm_steps below config.steps (e.g. a tenth of it)")
+    if mus:
+      warnings.warn(f"{text}; mu_0={mus[0]:g} is never used", stacklevel=2)
 
 
 def make(config, data=None) -> Problem:
