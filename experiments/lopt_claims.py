@@ -176,16 +176,33 @@ def longer_horizons(results: pd.DataFrame) -> dict:
 
 def dm_degrades(results: pd.DataFrame) -> dict:
   """DMoptimizer degrades at long horizons where RNNprop does not."""
-  rule = ("On the base task at each horizon longer than the meta-training horizon: RNNprop "
-          "against DMoptimizer, paired. PASS: RNNprop resolvably lower at every such horizon.")
+  rule = ("On the base task at each horizon H longer than the meta-training horizon T: "
+          "(a) RNNprop against DMoptimizer at H, paired (PASS: RNNprop resolvably lower); "
+          "(b) DMoptimizer degrades: its ratio to the strongest tuned baseline at H exceeds "
+          "its ratio at T by more than 5% (PASS), falls by more than 5% (FAIL: it improved "
+          "relative to the baselines), else INCONCLUSIVE. All parts must pass.")
   rows, comps = _study(results), []
   if not rows.empty:
     base, t, horizons = _base(rows)
+    dm = lambda h: cell(rows, "dm_lv2017", base, h) or cell(rows, "dm_deepmind", base, h)
     for h in (h for h in horizons if h > t):
-      a = cell(rows, "rnnprop", base, h)
-      b = cell(rows, "dm_lv2017", base, h) or cell(rows, "dm_deepmind", base, h)
+      a, b = cell(rows, "rnnprop", base, h), dm(h)
       if a and b:
-        comps.append(_versus(a, b, {"problem": base, "horizon": h}))
+        comps.append(_versus(a, b, {"problem": base, "horizon": h, "part": "RNNprop vs DM"}))
+      short, best_t, best_h = dm(t), best_baseline(rows, base, t), best_baseline(rows, base, h)
+      if b and short and best_t and best_h:
+        r_t, r_h = short["mean"] / best_t["mean"], b["mean"] / best_h["mean"]
+        entry = {"problem": base, "horizon": h, "part": "DM degrades", "ratio_at_T": _num(r_t),
+                 "ratio_at_H": _num(r_h), "baseline_at_T": best_t["family"],
+                 "baseline_at_H": best_h["family"]}
+        if r_h > r_t * (1 + REL_TOL):
+          entry.update(outcome=PASS, why="DM's ratio to the best baseline grew")
+        elif r_h < r_t / (1 + REL_TOL):
+          entry.update(outcome=FAIL, why="DM's ratio to the best baseline shrank (it did not "
+                                         "degrade)")
+        else:
+          entry.update(outcome=INCONCLUSIVE, why="DM's ratio to the best baseline unchanged")
+        comps.append(entry)
   return _result("dmoptimizer_degrades_long", "Over long horizons DMoptimizer degrades while "
                  "RNNprop does not.", rule, comps, "no long-horizon RNNprop and DM results")
 

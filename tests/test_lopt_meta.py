@@ -116,7 +116,10 @@ def test_claim_rules_on_hand_made_tables():
   long = pd.concat([good, _rows({"adam": 0.2, "nag": 0.1, "rnnprop": 0.05, "dm_lv2017": 0.6},
                                 horizon=2000)])
   assert lopt_claims.longer_horizons(long)["verdict"] == "PASS"
-  assert lopt_claims.dm_degrades(long)["verdict"] == "PASS"
+  assert lopt_claims.dm_degrades(long)["verdict"] == "PASS"  # DM ratio 0.4/0.3 -> 0.6/0.1
+  improving = pd.concat([good, _rows({"adam": 0.2, "nag": 0.1, "rnnprop": 0.05,
+                                      "dm_lv2017": 0.11}, horizon=2000)])
+  assert lopt_claims.dm_degrades(improving)["verdict"] == "FAIL"  # 1.33 -> 1.1
   worse = pd.concat([good, _rows({"adam": 0.2, "nag": 0.1, "rnnprop": 0.3}, horizon=2000)])
   assert lopt_claims.longer_horizons(worse)["verdict"] == "FAIL"
   for check in (lopt_claims.generalises, lopt_claims.tricks_help, lopt_claims.adam_rates_match):
