@@ -209,6 +209,8 @@ def _scale_by_vector(scale):
 
 
 class _Device:
+  process_index = 0  # one process, as a real local device
+
   def __init__(self, platform):
     self.platform = platform
 

@@ -223,6 +223,8 @@ print(json.dumps({{'four': four.test_loss.tolist(), 'one': one.test_loss.tolist(
 
 
 class _Device:
+  process_index = 0  # one process, as a real local device
+
   def __init__(self, platform):
     self.platform = platform
 
