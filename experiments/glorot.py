@@ -21,17 +21,10 @@ numbers).
 
 Usage: ``python -m experiments.glorot --workdir DIR --preset tiny|quick|full [--data_dir D]``.
 """
-import os
-
-# OpenBLAS, behind JAX's CPU LAPACK (the Jacobian SVDs), spins one thread per core; on shared
-# cores they thrash and small SVDs ran ~50x slower than single-threaded. Only effective when this
-# module is imported before numpy/jax (as with `python -m experiments.glorot`).
-os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
-
-# pylint: disable=g-import-not-at-top,wrong-import-position
 import argparse
 import functools
 import json
+import os
 import pathlib
 import time
 from typing import Any
@@ -43,6 +36,7 @@ import numpy as np
 import optax
 
 from experiments import argtypes
+from experiments import host
 from mominit import diagnostics
 from mominit import initializers
 from mominit import losses
@@ -739,6 +733,7 @@ def run(workdir, preset: str = "quick", data_dir=None, seed: int = 0) -> dict[st
 
 
 def main(argv=None):
+  host.set_defaults()  # before jax starts a backend
   parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
   parser.add_argument("--workdir", required=True, help="output folder")
   parser.add_argument("--preset", default="quick", choices=sorted(PRESETS))

@@ -58,6 +58,7 @@ import optax
 import pandas as pd
 
 from experiments import argtypes
+from experiments import host
 from experiments import populations
 import mominit
 from mominit import hf
@@ -584,6 +585,7 @@ def _write_table(workdir, cfg, preset, rows, budget, records, quad, baseline):
 
 
 def main(argv=None):
+  host.set_defaults()  # before jax starts a backend
   parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
   parser.add_argument("--workdir", required=True)
   parser.add_argument("--steps", type=argtypes.positive_int, default=None,

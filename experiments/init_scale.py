@@ -19,6 +19,7 @@ import pandas as pd
 
 from experiments import argtypes
 from experiments import autoencoders
+from experiments import host
 from experiments import paper_values
 from experiments import populations
 from experiments import presets
@@ -155,6 +156,7 @@ def plot(results: pd.DataFrame, workdirs: dict, path) -> pathlib.Path:
 
 def main(argv=None) -> int:
   """Command-line entry point; returns the exit status (1: a data file could not be read)."""
+  host.set_defaults()  # before jax starts a backend
   parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
   parser.add_argument("--workdir", required=True, help="Output folder.")
   parser.add_argument("--preset", default="quick", choices=sorted(presets.PRESETS))

@@ -24,6 +24,7 @@ import numpy as np
 import pandas as pd
 
 from experiments import claims as claims_lib
+from experiments import host
 from experiments import lopt_claims
 from mominit.lopt import evaluate, meta, problems
 
@@ -340,6 +341,7 @@ def _report(config, note, results, trained, checked, figures, seconds) -> str:
 
 
 def main(argv):
+  host.set_defaults()  # before jax starts a backend
   del argv
   from absl import flags  # pylint: disable=import-outside-toplevel
   from absl import logging  # pylint: disable=import-outside-toplevel

@@ -18,6 +18,7 @@ import optax
 from matplotlib.figure import Figure  # No pyplot: leaves a notebook's backend alone; PNG via Agg.
 
 from experiments import argtypes
+from experiments import host
 from mominit import quadratic
 from mominit import schedules
 
@@ -139,6 +140,7 @@ def run(workdir, learning_rate: float = 0.8, momentum: float = 0.9, num_steps: i
 
 def main(argv=None) -> None:
   """Command-line entry point (argparse, so it does not clash with other modules' absl flags)."""
+  host.set_defaults()  # before jax starts a backend
   parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
   parser.add_argument("--workdir", required=True, help="Output folder.")
   parser.add_argument("--learning_rate", type=argtypes.positive_float, default=0.8,

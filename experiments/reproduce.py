@@ -43,6 +43,7 @@ import pandas as pd
 
 from experiments import argtypes
 from experiments import claims as claims_lib
+from experiments import host
 from experiments import presets
 from experiments import report
 from experiments import report_notes
@@ -347,6 +348,7 @@ def _report(preset_name, spec, outputs, failed, skipped, claims, machine, starte
 
 def main(argv=None) -> int:
   """Command-line entry point; returns the exit status."""
+  host.set_defaults()  # before jax starts a backend
   parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
   parser.add_argument("--workdir", required=True, help="Output folder.")
   parser.add_argument("--preset", default="quick", choices=sorted(presets.PRESETS))

@@ -17,6 +17,7 @@ import time
 
 import pandas as pd
 
+from experiments import host
 from experiments import paper_values
 from experiments import populations
 from experiments import presets
@@ -179,6 +180,7 @@ def plot(results: pd.DataFrame, workdirs: dict, path) -> pathlib.Path:
 
 def main(argv=None) -> None:
   """Command-line entry point."""
+  host.set_defaults()  # before jax starts a backend
   parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
   parser.add_argument("--workdir", required=True, help="Output folder.")
   parser.add_argument("--preset", default="quick", choices=sorted(presets.PRESETS))

@@ -20,6 +20,7 @@ import matplotlib.pyplot as plt  # pylint: disable=wrong-import-position
 import numpy as np  # pylint: disable=wrong-import-position
 
 from experiments import argtypes  # pylint: disable=wrong-import-position
+from experiments import host
 from mominit import data  # pylint: disable=wrong-import-position
 from mominit import tasks  # pylint: disable=wrong-import-position
 
@@ -67,6 +68,7 @@ def sequence_plot(batch: tasks.Batch, out: str, title: str) -> None:
 
 
 def main(argv=None) -> None:
+  host.set_defaults()  # before jax starts a backend
   parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
   parser.add_argument("--name", required=True,
                       help=f"data set ({', '.join(data.NAMES)}) or task ({', '.join(tasks.NAMES)})")

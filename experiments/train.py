@@ -13,6 +13,7 @@ from absl import flags
 from ml_collections import config_flags
 
 from experiments import cli
+from experiments import host
 from mominit import data
 from mominit import distributed
 from mominit import train
@@ -27,6 +28,7 @@ flags.mark_flags_as_required(["config", "workdir"])
 
 
 def main(argv):
+  host.set_defaults()  # before jax starts a backend
   del argv
   config = FLAGS.config
   if FLAGS.data_dir is not None:

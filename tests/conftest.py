@@ -6,11 +6,18 @@ Tests run on the CPU. Tests that need float64 use the `x64` fixture, which switc
 import os
 import pathlib
 
-# One OpenBLAS thread (before numpy loads): see experiments/__init__.py.
+# One OpenBLAS thread (before numpy loads): see experiments/host.py.
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
 import jax  # pylint: disable=wrong-import-position
 import pytest
+
+# The test process keeps jax's own CPU device count (one, unless JAX_NUM_CPU_DEVICES or XLA_FLAGS
+# say otherwise): an experiment's main() called by one test must not change it for the tests
+# after it (experiments.host.set_defaults leaves a count set here alone).
+if jax.config.jax_num_cpu_devices < 0 and (
+    "xla_force_host_platform_device_count" not in os.environ.get("XLA_FLAGS", "")):
+  jax.config.update("jax_num_cpu_devices", 1)
 
 # Identical programs recur across tests (a population and its members run alone share one HLO,
 # because hyper-parameters are traced), so a per-session persistent XLA cache saves most compiles.
