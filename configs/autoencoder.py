@@ -1,4 +1,4 @@
-"""Deep autoencoders (PAPER.md section 4, Table 1): `--config configs/autoencoder.py:curves`.
+"""Deep autoencoders (docs/paper.md section 4, Table 1): `--config configs/autoencoder.py:curves`.
 
 The argument is the dataset: curves (built-in generated data), mnist or faces (need --data_dir).
 Defaults are the paper's protocol: 750,000 updates of minibatch 200, sparse init, the momentum

@@ -1,4 +1,4 @@
-"""RNN long-range-dependency problems (PAPER.md section 5, Table 5): `--config configs/rnn.py:add`.
+"""RNN long-range-dependency problems (docs/paper.md s. 5, Table 5): `--config configs/rnn.py:add`.
 
 Arguments: add, mul (T=80), mem5 (T=200), mem20 (T=80), or any task name of `mominit.tasks.make`.
 Defaults are the paper's protocol: 50,000 updates on minibatches of 100 fresh sequences, mu = 0.9

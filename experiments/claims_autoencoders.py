@@ -1,4 +1,4 @@
-"""Claim rules on the deep autoencoders (paper section 3, Tables 1-3; PAPER.md section 4).
+"""Claim rules on the deep autoencoders (paper section 3, Tables 1-3; docs/paper.md section 4).
 
 Results rows: experiment "table1" (the Table 1 populations), "table2_control" (their twin with
 final_steps = 0, continuing at mu_max to the end), "table2_early" (a twin whose low-momentum

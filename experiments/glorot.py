@@ -1,9 +1,9 @@
 """Glorot & Bengio (2010) study: activations, gradients and Jacobians across layers and training.
 
-Two nets (PAPER.md section 7):
+Two nets (docs/paper.md section 7):
 - "mlp": 784 -> 5 hidden layers -> 10-way softmax on MNIST (the 10k test-set files split
   8,000 train / 2,000 test, or full MNIST when ``--data_dir`` holds the training files);
-- "curves": the CURVES deep autoencoder (PAPER.md section 4; a narrower one in ``tiny``).
+- "curves": the CURVES deep autoencoder (docs/paper.md section 4; a narrower one in ``tiny``).
 Every hidden activation (sigmoid, tanh, softsign) is crossed with every initialization (standard
 and normalized Glorot, sparse SI, the poorly scaled N(0, 0.01^2)); the initializations of one
 activation train together as one vmapped population on the same minibatches, with plain
@@ -24,7 +24,6 @@ Usage: ``python -m experiments.glorot --workdir DIR --preset tiny|quick|full [--
 import argparse
 import functools
 import json
-import os
 import pathlib
 import time
 from typing import Any
@@ -78,16 +77,15 @@ PRESETS: dict[str, dict[str, Any]] = {
 }
 MLP_DEPTH = 5
 NUM_CLASSES = 10
-# Martens (2010) / PAPER.md section 3: SI for tanh units mimics sigmoid units.
+# Martens (2010) / docs/paper.md section 3: SI for tanh units mimics sigmoid units.
 _TANH_SI_BIAS, _TANH_SI_FACTOR = 0.5, 0.25
 _BAD_GAUSSIAN_STDDEV = 0.01
 # XLA options for functions compiled to run once or twice: compile ~3x faster, run slower.
 _RUN_ONCE = {"xla_backend_optimization_level": 0}
-_DEFAULT_MNIST = pathlib.Path(__file__).resolve().parents[2] / "shared" / "data" / "mnist"
 
 
 def layer_inits(init: str, layer_activations: tuple[str, ...]) -> tuple[tuple, tuple]:
-  """Kernel and bias initializers, one per layer, for one of ``INITS`` (PAPER.md section 3).
+  """Kernel and bias initializers, one per layer, for one of ``INITS`` (docs/paper.md section 3).
 
   Args:
     init: "glorot_standard", "glorot_normalized", "sparse" or "gaussian".
@@ -160,13 +158,16 @@ def _has(folder: pathlib.Path, name: str) -> bool:
 def _load_mnist(data_dir, rng: np.random.Generator):
   """(train_x, train_y, test_x, test_y, description): full MNIST, or the t10k files split.
 
-  The first of ``data_dir``, ``$MOMINIT_MNIST_DIR`` and ``shared/data/mnist`` that holds MNIST
-  files is used: all four files give 60,000 / 10,000; only the t10k files are shuffled and split
-  8,000 train / 2,000 test.
+  Only ``data_dir`` is looked in (nothing outside it is a default): all four files give
+  60,000 / 10,000; only the t10k files are shuffled and split 8,000 train / 2,000 test.
+
+  Raises:
+    FileNotFoundError: no ``data_dir``, or it holds no MNIST files (the caller skips the task).
   """
-  candidates = [pathlib.Path(d) for d in (data_dir, os.environ.get("MOMINIT_MNIST_DIR")) if d]
-  candidates.append(_DEFAULT_MNIST)
-  folder = next((c for c in candidates if _has(c, "t10k-images-idx3-ubyte")), candidates[0])
+  if data_dir is None:
+    raise FileNotFoundError("no --data_dir given: the MLP task needs the MNIST idx files "
+                            "(t10k-images-idx3-ubyte[.gz] and t10k-labels-idx1-ubyte[.gz])")
+  folder = pathlib.Path(data_dir)
   if _has(folder, "train-images-idx3-ubyte"):
     (tx, ty), (vx, vy) = mnist.load_split(folder, "train"), mnist.load_split(folder, "test")
     return tx, ty, vx, vy, f"MNIST {folder} (60,000 train / 10,000 test)"
@@ -603,8 +604,8 @@ def run(workdir, preset: str = "quick", data_dir=None, seed: int = 0) -> dict[st
     workdir: output folder (created).
     preset: "tiny" (CI, well under a minute on 2 CPU cores), "quick" (minutes) or "full".
     data_dir: folder with the MNIST idx files (all four: full MNIST; only t10k: the 8,000 /
-      2,000 split) and possibly ``digs3pts_1.mat`` (else CURVES is generated). When it holds no
-      MNIST files: ``$MOMINIT_MNIST_DIR``, then ``shared/data/mnist``.
+      2,000 split) and possibly ``digs3pts_1.mat`` (else CURVES is generated). Without MNIST
+      files there the MLP task is skipped, with the reason in the report.
     seed: seed for data order, initialization and minibatches.
 
   Returns:

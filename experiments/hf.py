@@ -91,7 +91,7 @@ PRESETS: dict[str, dict[str, Any]] = {
         power_iters=100, seed=0, compare="final"),
 }
 
-# The paper's hybrid HF-dagger runs (appendix A.6, PAPER.md section 9) as phase lists: CG steps
+# The paper's hybrid HF-dagger runs (appendix A.6, docs/paper.md section 9) as phase lists: CG steps
 # per update, the fraction of the training set in each minibatch ("full": the whole set),
 # warm-start decay, step size eps (a number, or a formula of the update count t), L2 weight
 # cost, and the phase's length in CG steps. They record what the paper ran; `run` does not run
@@ -285,7 +285,7 @@ def _quadratic_experiment(cfg, apply_fn, data, captured):
     q = lambda x: 0.5 * jnp.vdot(x, a(x)) + jnp.vdot(g, x)
 
     def nag(mu):
-      # v_{t+1} = mu v_t - eps grad q(x_t + mu v_t), x_{t+1} = x_t + v_{t+1} (PAPER.md sec. 1).
+      # v_{t+1} = mu v_t - eps grad q(x_t + mu v_t), x_{t+1} = x_t + v_{t+1} (docs/paper.md sec. 1).
       def body(carry, _):
         x, vel = carry
         vel = mu * vel - (a(x + mu * vel) + g) / top

@@ -2,7 +2,7 @@
 
 Source: Sutskever, Martens, Dahl & Hinton, "On the importance of initialization and momentum in
 deep learning", ICML 2013, PMLR v28 (`sutskever13.pdf`), Tables 1-5, as transcribed in
-`PAPER.md` section 9 (two independent copies of the PDF agree). The local text extraction lost
+`docs/paper.md` section 9 (two independent copies of the PDF agree). The local text extraction lost
 every digit, so these numbers are the reference the reproduction is held against.
 
 Names follow the rest of the project: tasks "curves", "mnist", "faces" (Tables 1-3) and "add",
@@ -23,7 +23,7 @@ import math
 from typing import Iterable, Optional
 
 SOURCE = ("Sutskever, Martens, Dahl & Hinton, ICML 2013, PMLR v28 sutskever13.pdf "
-          "(PAPER.md section 9)")
+          "(docs/paper.md section 9)")
 
 # Table 1 (paper section 3): best learning rate per cell; includes the final low-momentum phase.
 TABLE1 = {

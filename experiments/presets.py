@@ -10,7 +10,7 @@ into the engine's `ml_collections` configs (starting from `configs/autoencoder.p
   the run), smaller grids and 2 seeds.
 - medium: every built-in problem (CURVES and the four RNN problems; MNIST/FACES too when
   `--data_dir` has them), longer runs, about 2 hours on a CPU.
-- paper: the full protocol of PAPER.md (750,000 / 50,000 updates, full grids, 4 RNN seeds),
+- paper: the full protocol of docs/paper.md (750,000 / 50,000 updates, full grids, 4 RNN seeds),
   meant for GPUs.
 
 Each section's `deviations` lists, in words, how it differs from the paper (copied into the
@@ -28,8 +28,8 @@ import ml_collections
 from configs import autoencoder as autoencoder_configs
 from configs import rnn as rnn_configs
 
-AE_LRS = (0.05, 0.01, 0.005, 0.001, 0.0005, 0.0001)  # PAPER.md section 4
-RNN_LRS = (1e-3, 1e-4, 1e-5, 1e-6)                  # PAPER.md section 5
+AE_LRS = (0.05, 0.01, 0.005, 0.001, 0.0005, 0.0001)  # docs/paper.md section 4
+RNN_LRS = (1e-3, 1e-4, 1e-5, 1e-6)                  # docs/paper.md section 5
 SI_SCALES = (0.25, 0.5, 1.0, 2.0, 4.0)              # Table 3
 RNN_PROBLEMS = ("add", "mul", "mem5", "mem20")      # Table 5 (configs/rnn.py names)
 
@@ -134,7 +134,7 @@ PRESETS = {
         "hf": "quick", "glorot": "quick",
     },
     "paper": {
-        "description": "The full protocol of PAPER.md (meant for GPUs).",
+        "description": "The full protocol of docs/paper.md (meant for GPUs).",
         "autoencoders": {
             "datasets": ("curves", "mnist", "faces"), "steps": 750_000, "eval_every": 10_000,
             "chunk": 1000, "final_steps": 1000, "momentum_period": 250, "num_train": 0,

@@ -6,7 +6,7 @@ plus the columns `experiment`, `problem` and `baseline`. This module turns such 
 paper's tables (best learning rate per cell) and their runs' `metrics.jsonl` into learning-curve
 figures. Everything here is a pure function of its arguments except the plotting (writes a PNG).
 
-Best-learning-rate rule (Tables 1, 3, 5 of the paper; PAPER.md sections 4, 5): within a cell
+Best-learning-rate rule (Tables 1, 3, 5 of the paper; docs/paper.md sections 4, 5): within a cell
 (e.g. dataset, rule, mu_max) the learning rate with the lowest MEAN over seeds of the final error
 wins; a diverged member (or a non-finite error) counts as +inf, so one diverged seed disqualifies
 its learning rate. Ties go to the smaller mean of the tie-break column (if given), then to the

@@ -41,8 +41,8 @@ from experiments import report
 PASS, FAIL, INCONCLUSIVE, ERROR = "PASS", "FAIL", "INCONCLUSIVE", "ERROR"
 CONFIDENCE = 0.95
 PAPER_STEPS = {"autoencoder": 750_000, "rnn": 50_000}
-PAPER_GRIDS = {"autoencoder": (0.05, 0.01, 0.005, 0.001, 0.0005, 0.0001),  # PAPER.md sec. 4
-               "rnn": (1e-3, 1e-4, 1e-5, 1e-6)}                            # PAPER.md sec. 5
+PAPER_GRIDS = {"autoencoder": (0.05, 0.01, 0.005, 0.001, 0.0005, 0.0001),  # docs/paper.md sec. 4
+               "rnn": (1e-3, 1e-4, 1e-5, 1e-6)}                            # docs/paper.md sec. 5
 
 
 def t_critical(df: float, confidence: float = CONFIDENCE) -> float:

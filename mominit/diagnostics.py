@@ -1,7 +1,7 @@
 """Glorot & Bengio (2010) layer diagnostics: activations, back-propagated gradients, Jacobians.
 
-The statistics of PAPER.md section 7 for a feed-forward net made of dense layers, each followed by
-an elementwise activation:
+The statistics of docs/paper.md section 7 for a feed-forward net made of dense layers, each
+followed by an elementwise activation:
 
     z_i = a_{i-1} W_i + b_i      (pre-activation, [B, n_i]),   a_0 = x
     a_i = f_i(z_i)               (activation, [B, n_i])

@@ -53,7 +53,7 @@ step of preconditioned CG from the warm start gives (`nag_like_step`)
 with B = G + lambda I the damped curvature (M = I without preconditioner: alpha =
 r0^T r0 / r0^T B r0). Because g + B (mu p_prev) is the gradient of the quadratic model at
 theta + mu p_prev, it is a first-order (Taylor) approximation of grad f(theta + mu p_prev), the
-look-ahead gradient of NAG (PAPER.md sec. 1): with v = p, the update is NAG's
+look-ahead gradient of NAG (docs/paper.md sec. 1): with v = p, the update is NAG's
 v_{t+1} = mu v_t - eps_t grad f(theta_t + mu v_t) with the step size eps_t = alpha chosen by the
 curvature along r0 instead of fixed. Running more CG steps per update moves HF from this NAG-like
 end towards an exact second-order method; `momentum_like_hf` is the few-CG-steps end of that dial

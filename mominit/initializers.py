@@ -1,4 +1,4 @@
-"""Weight initializers of the paper (PAPER.md section 3).
+"""Weight initializers of the paper (docs/paper.md section 3).
 
 Every function here returns a JAX initializer, a callable
 ``init(key, shape, dtype=None) -> Array`` as used by ``flax.linen`` (``dtype=None`` means the
@@ -79,7 +79,7 @@ def sparse(num_connections: int = 15, scale: Any = 1.0, replace: bool = False) -
   Departure from Martens' HFDemo code (``nnet_train_2.m``): it picks each unit's inputs as
   ``ceil(fan_in * rand(1, 15))``, i.e. with replacement, so a unit whose draws repeat gets fewer
   than 15 distinct inputs (with fan_in 25, about 11 on average). We follow the text ("exactly
-  15 incoming connections", PAPER.md section 3); ``replace=True`` gives the HFDemo variant.
+  15 incoming connections", docs/paper.md section 3); ``replace=True`` gives the HFDemo variant.
 
   Args:
     num_connections: Python int >= 1, incoming connections per unit (15 in the paper).

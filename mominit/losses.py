@@ -1,4 +1,4 @@
-"""Losses and zero-one errors of the paper (PAPER.md sections 4 and 5).
+"""Losses and zero-one errors of the paper (docs/paper.md sections 4 and 5).
 
 All functions return scalars. "Mean over cases" is the mean over the batch axis; the masked
 (sequence) versions average over the positions where ``mask`` is non-zero, so a sequence with

@@ -83,7 +83,7 @@ class Family:
 # ---------------------------------------------------------------------------------------------
 # The momentum rule of the paper: CM, NAG and SGD in one family.
 
-# Momentum schedules mu_t of the member's mu_max (config.momentum_schedule), PAPER.md section 2.
+# Momentum schedules mu_t of the member's mu_max (config.momentum_schedule), docs/paper.md sec. 2.
 
 
 def _sutskever(hp, config):

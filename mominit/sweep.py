@@ -26,7 +26,7 @@ def axes(kind: str) -> tuple:
 
 
 def default_config(kind: str) -> ml_collections.ConfigDict:
-  """Every field the engine reads, with the paper's protocol (PAPER.md sections 2, 4, 5) as
+  """Every field the engine reads, with the paper's protocol (docs/paper.md sections 2, 4, 5) as
   defaults (the problem's module sets its own). ``configs/autoencoder.py`` and
   ``configs/rnn.py`` start from this.
 

@@ -11,7 +11,8 @@ own sizes.
 padding after a sequence's end is zero in `inputs`, `targets` and `mask`.
 
 The definitions follow Sutskever's own generators (`opt/d/seq` in the public HF-RNN code), read
-to understand them; PAPER.md section 5 restates them with 0-based positions and half-open ranges.
+to understand them; docs/paper.md section 5 restates them with 0-based positions and half-open
+ranges.
 All position ranges are written as f(x) = floor(x T / 100), as in that code. Where this module
 departs from that code, the class docstring says so.
 
@@ -156,8 +157,8 @@ class Arithmetic:
 
   Departure from Sutskever's code: there, with n drawn from [T, 1.1 T), the -1 marker is at
   index n - 3 but the target at index n, so a sequence has n + 1 steps, lengths run over
-  [T + 1, 1.1 T] and the marker is 4 steps before the end; here, as in PAPER.md, L is the number
-  of steps, the target is at L-1 and the marker 3 steps before the end.
+  [T + 1, 1.1 T] and the marker is 4 steps before the end; here, as in docs/paper.md, L is the
+  number of steps, the target is at L-1 and the marker 3 steps before the end.
 
   Attributes:
     op: "add" or "mul".
@@ -410,7 +411,7 @@ class TemporalOrder:
 
   Departures from Sutskever's code (`temporal2` / `temporal3`):
   - length: there the length n is drawn from [T, 1.1 T) but the target sits at index n, so a
-    sequence has n + 1 steps (lengths T + 1 .. floor(1.1 T)); here, as in PAPER.md, L is the
+    sequence has n + 1 steps (lengths T + 1 .. floor(1.1 T)); here, as in docs/paper.md, L is the
     number of steps and the target is at L-1, one step earlier relative to the ranges.
   - trigger: his 2-symbol version shows it at n - 1, one step before the target step; here both
     versions show it at the target step (as his 3-symbol version does).

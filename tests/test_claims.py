@@ -1,7 +1,7 @@
 """The claim rules, checked against the paper's own published tables and against hand numbers.
 
 The principle (issue 15): every rule PASSes when fed the paper's tables (`experiments.
-paper_values`, PAPER.md section 9, turned into results tables with a few seeds at a 1% spread
+paper_values`, docs/paper.md section 9, turned into results tables with a few seeds at a 1% spread
 around each published value and a small learning-rate grid whose middle value holds it) and
 FAILs when fed the same tables with the claim reversed (e.g. the NAG and CM columns swapped).
 Claims the paper states without numbers get the table its statement describes. The statistics

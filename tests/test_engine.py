@@ -79,7 +79,7 @@ def _quadratic_problem():
 
 
 def _reference_mu(kind, t, mu_max, config):
-  """The paper's momentum schedules (PAPER.md section 2), written out in float64."""
+  """The paper's momentum schedules (docs/paper.md section 2), written out in float64."""
   if kind == "sutskever":
     mu = min(1 - 2.0 ** (-1 - np.log2(t // config.momentum_period + 1)), mu_max)
     if config.final_steps and t >= config.steps - config.final_steps and mu_max > 0:

@@ -564,7 +564,7 @@ def test_hf_study_compared_at_final_errors(tmp_path, monkeypatch):
 
 
 def test_hf_paper_preset_and_hybrid_schedules_match_the_paper():
-  """Against PAPER.md sections 6 and 9 (hand-copied): at most 250 CG steps; the hybrid
+  """Against docs/paper.md sections 6 and 9 (hand-copied): at most 250 CG steps; the hybrid
   HF-dagger phases of Curves (250k + 100k + 500k stated CG steps, ending at 0.058) and Mnist
   (25k + 225k + 125k, 0.81 after its second phase, ending at 0.69)."""
   from experiments import hf as hf_study  # pylint: disable=import-outside-toplevel

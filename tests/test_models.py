@@ -13,7 +13,7 @@ from mominit import initializers
 from mominit import models
 from mominit.models import rnn
 
-# PAPER.md section 4, written out independently of the package.
+# docs/paper.md section 4, written out independently of the package.
 PAPER_SIZES = {
     "curves": ((784, 400, 200, 100, 50, 25, 6), "logistic"),
     "mnist": ((784, 1000, 500, 250, 30), "logistic"),

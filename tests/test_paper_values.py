@@ -1,4 +1,4 @@
-"""The stored paper values against a hand-copied subset of PAPER.md section 9, and the ratio
+"""The stored paper values against a hand-copied subset of docs/paper.md section 9, and the ratio
 arithmetic against hand-computed numbers."""
 import math
 
@@ -6,7 +6,8 @@ import pytest
 
 from experiments import paper_values as pv
 
-# Copied by hand from PAPER.md section 9 (PMLR v28 sutskever13.pdf), independently of the module.
+# Copied by hand from docs/paper.md section 9 (PMLR v28 sutskever13.pdf), independently of the
+# module.
 HAND = [
     (1, "curves", "sgd", 0.0, None, 0.48),
     (1, "curves", "nag", 0.999, None, 0.074),

@@ -1,4 +1,4 @@
-"""Tests of the RNN problems against their definitions (PAPER.md section 5, Sutskever's code).
+"""Tests of the RNN problems against their definitions (docs/paper.md section 5, Sutskever's code).
 
 Ranges are hand-computed constants for the T used (e.g. T = 80: lengths [80, 88), first mark
 [floor(0.8), floor(8)) = [0, 8), second mark [8, 40)); closed-form statistics are compared with

@@ -3,7 +3,7 @@
 The original data set (Hinton & Salakhutdinov 2006, made by Ruslan Salakhutdinov, distributed as
 `digs3pts_1.mat` with variables `bdata` [20000, 784] and `bdatatest` [10000, 784]) is synthetic:
 each image is a curve determined by three random points in the plane, drawn with ink into 28x28
-pixels with intensities in [0, 1]. Only that much is stated in PAPER.md and the papers we could
+pixels with intensities in [0, 1]. Only that much is stated in docs/paper.md and the papers we could
 check; the exact recipe (the kind of curve through the points, the distribution of the points,
 the stroke width and the ink profile) is not documented in any source we could read, so
 `generate` here is a re-creation, not a copy:

@@ -1,7 +1,7 @@
 """FACES: 25x25 face images from `newfaces_rot_single.mat`.
 
 The file holds one variable, `newfaces_single`, a 625 x 165,600 matrix with one image per column
-(single precision). As in Martens' (2010) code and PAPER.md, the first 103,500 columns
+(single precision). As in Martens' (2010) code and docs/paper.md, the first 103,500 columns
 (165,600 / 40 * 25) are the training set and the last 41,400 (165,600 / 40 * 10) the test set.
 103,500 + 41,400 = 144,900 < 165,600: the 20,700 columns in between are used by neither.
 Values are used as stored (the autoencoder has linear outputs and a squared-error loss).

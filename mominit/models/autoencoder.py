@@ -1,4 +1,4 @@
-"""Deep autoencoders of Hinton & Salakhutdinov (2006) as set up in the paper (PAPER.md section 4).
+"""Deep autoencoders of Hinton & Salakhutdinov (2006) as set up in the paper (docs/paper.md sec. 4).
 
 ``DeepAutoencoder`` is a stack of ``nn.Dense`` layers: the encoder ``encoder_sizes[0] -> ... ->
 encoder_sizes[-1]`` and the mirrored decoder back to ``encoder_sizes[0]``. Hidden units use the
@@ -50,7 +50,7 @@ OUTPUTS: dict[str, Callable[[jax.Array], jax.Array]] = {
 # Every unit kind by name, as listed by ``DeepAutoencoder.layer_activations``.
 _UNIT_FNS = {**ACTIVATIONS, **OUTPUTS}
 
-# PAPER.md section 4: encoder sizes (the decoder mirrors them) and output kind.
+# docs/paper.md section 4: encoder sizes (the decoder mirrors them) and output kind.
 AUTOENCODER_SIZES: dict[str, tuple[int, ...]] = {
     "curves": (784, 400, 200, 100, 50, 25, 6),
     "mnist": (784, 1000, 500, 250, 30),
@@ -69,9 +69,9 @@ AUTOENCODER_LOSSES: dict[str, str] = {
 }
 AUTOENCODER_INITS = ("sparse", "gaussian", "glorot_standard", "glorot_normalized")
 
-# The poorly scaled dense Gaussian baseline of PAPER.md section 3.
+# The poorly scaled dense Gaussian baseline of docs/paper.md section 3.
 _BAD_GAUSSIAN_STDDEV = 0.01
-# Martens (2010) / PAPER.md section 3: SI for tanh units mimics sigmoid units. Our reading of
+# Martens (2010) / docs/paper.md section 3: SI for tanh units mimics sigmoid units. Our reading of
 # the text: the weights into tanh units x 0.25, their biases 0.5. Martens' HFDemo code
 # (nnet_train_2.m) instead applies 0.5 per tanh side: x 0.5 if the layer's units are tanh and
 # x 0.5 if the layer below is tanh (so 0.25 only between two tanh layers, 0.5 into the first
@@ -198,7 +198,7 @@ def autoencoder_loss_type(name: str) -> str:
 def autoencoder(name: str, init: str = "sparse", init_scale: Any = 1.0,
                 activation: str = "sigmoid", *, num_connections: int = 15,
                 param_dtype: Any = None) -> DeepAutoencoder:
-  """Builds the paper's CURVES, MNIST or FACES autoencoder (PAPER.md section 4).
+  """Builds the paper's CURVES, MNIST or FACES autoencoder (docs/paper.md section 4).
 
   Same as ``autoencoder_from_sizes(AUTOENCODER_SIZES[name], AUTOENCODER_OUTPUTS[name], ...)``;
   see there for the initializations.

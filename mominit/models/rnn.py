@@ -1,4 +1,4 @@
-"""The tanh RNN of the long-term dependency problems (PAPER.md section 5, Table 4).
+"""The tanh RNN of the long-term dependency problems (docs/paper.md section 5, Table 4).
 
     h_0 = 0
     h_t = tanh(x_t W_xh + h_{t-1} W_hh + b_h)

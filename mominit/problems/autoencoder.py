@@ -1,4 +1,4 @@
-"""The deep-autoencoder problems of PAPER.md section 4 (CURVES, MNIST, FACES; Table 1).
+"""The deep-autoencoder problems of docs/paper.md section 4 (CURVES, MNIST, FACES; Table 1).
 
 A member trains on minibatches of ``config.batch_size`` cases taken in the order of a
 per-member, per-epoch permutation of the training set drawn from ``fold_in(data_key, epoch)``;
@@ -17,7 +17,7 @@ AXES = ("init_scale",)  # the problem's own sweep axes (per-member hyper-paramet
 
 
 def add_defaults(c: ml_collections.ConfigDict) -> None:
-  """The paper's protocol (PAPER.md sections 2 and 4) as the config's defaults."""
+  """The paper's protocol (docs/paper.md sections 2 and 4) as the config's defaults."""
   c.steps = 750_000
   c.sweep.mu_max = (0.0, 0.9, 0.99, 0.995, 0.999)
   c.sweep.learning_rate = (0.05, 0.01, 0.005, 0.001, 0.0005, 0.0001)

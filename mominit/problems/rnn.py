@@ -1,4 +1,4 @@
-"""The RNN long-range-dependency problems of PAPER.md section 5 (Table 5).
+"""The RNN long-range-dependency problems of docs/paper.md section 5 (Table 5).
 
 Every update trains on ``config.batch_size`` fresh sequences sampled on the device from
 ``fold_in(data_key, step)``, so the problem has no data state. Its errors are the test loss and
@@ -17,7 +17,7 @@ AXES = ("input_scale",)  # the problem's own sweep axes (per-member hyper-parame
 
 
 def add_defaults(c: ml_collections.ConfigDict) -> None:
-  """The paper's protocol (PAPER.md sections 2 and 5) as the config's defaults."""
+  """The paper's protocol (docs/paper.md sections 2 and 5) as the config's defaults."""
   c.steps = 50_000
   c.sweep.mu_max = (0.0, 0.9, 0.98, 0.995)
   c.sweep.learning_rate = (1e-3, 1e-4, 1e-5, 1e-6)
