@@ -76,7 +76,7 @@ def check_workdir(config, workdir) -> None:
     return
   old = json.loads(path.read_text())
   new = json.loads(config.to_json_best_effort())
-  keys = ("progress",)  # a progress bar does not change the run
+  keys = ("progress", "checkpoint_minutes", "memory_budget")  # they do not change the run
   old = {k: v for k, v in old.items() if k not in keys}
   new = {k: v for k, v in new.items() if k not in keys}
   if old != new:

@@ -13,7 +13,23 @@ import pathlib
 import jax
 import numpy as np
 
-IGNORED_FIELDS = {"progress"}  # display only: a run may resume with another value
+# Fields that do not change a run's numbers: a run may resume with other values.
+IGNORED_FIELDS = {"progress", "checkpoint_minutes", "memory_budget"}
+
+
+def _quiet_orbax() -> None:
+  """Drops orbax's INFO / DEBUG log lines (about 90 a run, printed over the progress bar);
+  its warnings and errors still show. orbax logs through absl's logger."""
+  import logging  # pylint: disable=import-outside-toplevel
+  logger = logging.getLogger("absl")
+  if not any(getattr(f, "mominit_orbax", False) for f in logger.filters):
+    class _Orbax(logging.Filter):
+      mominit_orbax = True
+
+      def filter(self, record):
+        return record.levelno >= logging.WARNING or "orbax" not in record.pathname
+
+    logger.addFilter(_Orbax())
 
 
 class RunLog:
@@ -26,6 +42,7 @@ class RunLog:
 
   def __init__(self, workdir):
     import orbax.checkpoint as ocp  # pylint: disable=import-outside-toplevel
+    _quiet_orbax()
     self.writer = jax.process_index() == 0
     self.workdir = pathlib.Path(workdir)
     self.workdir.mkdir(parents=True, exist_ok=True)
@@ -38,10 +55,27 @@ class RunLog:
     return self._manager.latest_step()
 
   def save(self, step: int, tree) -> None:
-    """Saves ``tree`` (a pytree of arrays) as the checkpoint of update ``step``; waits for it."""
+    """Saves ``tree`` (a pytree of arrays) as the checkpoint of update ``step``; waits for it.
+
+    A Ctrl-C during the save is held until the save is done and then raised: interrupting
+    orbax's save midway left ~140 "Event loop is closed" tracebacks and a partial checkpoint
+    (which orbax then ignores) for a save that takes a second.
+    """
     import orbax.checkpoint as ocp  # pylint: disable=import-outside-toplevel
-    self._manager.save(step, args=ocp.args.StandardSave(tree))
-    self._manager.wait_until_finished()
+    import signal  # pylint: disable=import-outside-toplevel
+    import threading  # pylint: disable=import-outside-toplevel
+    held = []
+    previous = None
+    if threading.current_thread() is threading.main_thread():
+      previous = signal.signal(signal.SIGINT, lambda *args: held.append(args))
+    try:
+      self._manager.save(step, args=ocp.args.StandardSave(tree))
+      self._manager.wait_until_finished()
+    finally:
+      if previous is not None:
+        signal.signal(signal.SIGINT, previous)
+    if held:
+      raise KeyboardInterrupt(f"stopped after saving the checkpoint of update {step}")
 
   def restore(self, like):
     """The last checkpoint, in the structure, shapes, dtypes and shardings of ``like``."""

@@ -41,6 +41,12 @@ def default_config(kind: str) -> ml_collections.ConfigDict:
   c.progress = True      # tqdm progress bar
   c.distributed = False  # connect several processes first (mominit.distributed)
   c.checkpoint_every = 0  # updates between orbax checkpoints (0 = at every evaluation)
+  # Also a checkpoint between evaluations once this many minutes passed since the last (0 =
+  # off), so a long stretch between evaluations is not lost to a stop (one process only).
+  c.checkpoint_minutes = 5.0
+  # Bytes a population may use per device; a larger one trains in groups (mominit.memory).
+  # 0 = a share of the device's memory.
+  c.memory_budget = 0
   # A member is "blown up" once every chunk's mean loss of an evaluation window is above this
   # multiple of its starting loss (finite but exploded; mominit.outcomes). 0 = off.
   c.blowup_factor = 10.0
@@ -70,10 +76,13 @@ def validate_config(config: ml_collections.ConfigDict) -> None:
   for name in ("steps", "chunk", "eval_every", "batch_size"):
     if int(config[name]) <= 0:
       raise ValueError(f"config.{name} must be a positive integer, got {config[name]!r}")
-  for name in ("checkpoint_every", "diagnostics_every"):
+  for name in ("checkpoint_every", "diagnostics_every", "memory_budget"):
     if name in config and int(config[name]) < 0:
       raise ValueError(f"config.{name} must be >= 0 (0 = default behaviour), got "
                        f"{config[name]!r}")
+  if not (math.isfinite(float(config.checkpoint_minutes)) and config.checkpoint_minutes >= 0):
+    raise ValueError(f"config.checkpoint_minutes must be a finite number >= 0 (0 = off), got "
+                     f"{config.checkpoint_minutes!r}")
   if not (math.isfinite(float(config.blowup_factor)) and (
       config.blowup_factor == 0 or config.blowup_factor > 1)):
     raise ValueError(f"config.blowup_factor must be 0 (off) or a finite number > 1, got "

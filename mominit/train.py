@@ -9,6 +9,7 @@ the momentum rule), appends to ``metrics.jsonl``, updates a progress bar and sav
 checkpoint (``mominit.runlog``); rerunning with the same ``workdir`` resumes from it and ends
 with the same numbers as an uninterrupted run. ``docs/architecture.md`` maps the modules.
 """
+import pathlib
 import time
 from typing import Callable, Optional
 
@@ -17,6 +18,7 @@ import ml_collections
 import numpy as np
 
 from mominit import distributed
+from mominit import memory
 from mominit import outcomes
 from mominit import runlog
 from mominit.engine import Engine
@@ -39,6 +41,22 @@ def _boundaries(config, problem):
   evaluation points, and the end."""
   points = set(range(config.eval_every, config.steps, config.eval_every)) | {config.steps}
   return sorted(points | {p for p in problem.eval_points if 0 < p < config.steps})
+
+
+def _most_chunks(config, problem) -> int:
+  """The most chunks between two evaluations (rows of a checkpoint's pending losses)."""
+  points = [0] + _boundaries(config, problem)
+  return max(-(-(b - a) // config.chunk) for a, b in zip(points, points[1:]))
+
+
+def _label(config, workdir, size: int) -> str:
+  """What a progress bar says it is: the workdir's last two folders (e.g. "table1/curves")
+  or the problem, and the population size."""
+  if workdir is not None:
+    name = "/".join(pathlib.Path(workdir).absolute().parts[-2:])
+  else:
+    name = config.get("dataset") or config.get("task") or config.kind
+  return f"{name} ({size} member{'s' if size != 1 else ''})"
 
 
 def _gather(parts, trees, size):
@@ -97,12 +115,17 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: Optional[str]
     distributed.barrier("mominit: config checked")  # before process 0 writes config.json
   members = population(config)
   problem = make_problem(config, data)
-  parts = engines(config, problem, members, devices)
+  # Compiled before training, in groups that fit the memory budget (mominit.memory).
+  parts, states, _ = memory.planned_engines(
+      config, problem, members, devices,
+      say=lambda text: print(text) if config.progress and jax.process_index() == 0 else None)
   p = len(members)
   gather = lambda trees: _gather(parts, trees, p)
-
-  states = [engine.init() for _, engine in parts]
   step, seconds, saved_at = 0, 0.0, 0
+  # Chunk losses since the last evaluation, kept in a checkpoint taken between evaluations
+  # (`checkpoint_minutes`), so a resumed run logs the same train_loss as an uninterrupted one.
+  pending = np.full((_most_chunks(config, problem), p), np.nan)
+  pending_count = np.int64(0)
   marks = {name: np.full(p, np.nan) for name in problem.marks}
   # After init a member's loss slot holds its starting loss (mominit.outcomes).
   ends = {"start_loss": gather([s.loss for s in states]).astype(np.float64),
@@ -110,10 +133,12 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: Optional[str]
   if log is not None:
     if log.latest_step() is not None:
       saved = log.restore({"states": states, "marks": marks, "outcomes": ends,
-                           "seconds": np.float64(0)})
+                           "seconds": np.float64(0), "pending": pending,
+                           "pending_count": pending_count})
       states, marks = list(saved["states"]), {k: np.asarray(v) for k, v in saved["marks"].items()}
       ends = {k: np.asarray(v) for k, v in saved["outcomes"].items()}
       step, seconds = int(log.latest_step()), float(saved["seconds"])
+      pending, pending_count = np.asarray(saved["pending"]), int(saved["pending_count"])
       saved_at = step
     log.write_config(config)
     # Evaluations logged after the checkpoint are replayed (logged before it is saved, so a
@@ -145,7 +170,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: Optional[str]
         log.append("diagnostics.jsonl", {"step": step, **stats}, members)
     return record
 
-  bar = tqdm(total=config.steps, initial=step, unit="upd",
+  bar = tqdm(total=config.steps, initial=step, unit="upd", desc=_label(config, workdir, p),
              disable=not config.progress or jax.process_index() != 0,
              dynamic_ncols=True)
   record = None
@@ -153,18 +178,36 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: Optional[str]
     record = observe(0, evaluate(), [], 0.0)
     if callback is not None:
       callback(0, record)
+  last_save = time.monotonic()
+
+  def save(step, chunk_losses, seconds):
+    rows = np.full_like(pending, np.nan)
+    if chunk_losses:
+      rows[:len(chunk_losses)] = np.stack(chunk_losses)
+    log.save(step, {"states": states, "marks": marks, "outcomes": ends,
+                    "seconds": np.float64(seconds), "pending": rows,
+                    "pending_count": np.int64(len(chunk_losses))})
+    return time.monotonic()
+
   for boundary in [b for b in _boundaries(config, problem) if b > step]:
     t0 = time.perf_counter()
-    chunk_losses, done = [], boundary - step
+    chunk_losses, done = [row for row in pending[:pending_count]], boundary - step
+    pending_count = 0
     while step < boundary:
       n = min(config.chunk, boundary - step)
       losses = []
       for j, (_, engine) in enumerate(parts):
         states[j], mean_loss = engine.run_chunk(states[j], step, n)
         losses.append(mean_loss)
-      chunk_losses.append(gather(losses))
+      chunk_losses.append(gather(losses).astype(np.float64))
       step += n
       bar.update(n)
+      if (log is not None and step < boundary and config.checkpoint_minutes > 0
+          and jax.process_count() == 1  # processes' clocks would disagree on when to save
+          and time.monotonic() - last_save >= 60 * config.checkpoint_minutes):
+        # Between evaluations, by wall time: a long stretch between evaluations is not lost.
+        last_save = save(step, chunk_losses, seconds + time.perf_counter() - t0)
+        saved_at = step
     errors = evaluate()
     for name, (at, error) in problem.marks.items():
       if step == at:
@@ -175,8 +218,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: Optional[str]
     # the checkpoint comes before the callback, so a callback that stops the run finds it saved.
     record = observe(step, errors, chunk_losses, done / max(elapsed, 1e-9))
     if log is not None and (step - saved_at >= config.checkpoint_every or step == config.steps):
-      log.save(step, {"states": states, "marks": marks, "outcomes": ends,
-                      "seconds": np.float64(seconds)})
+      last_save = save(step, [], seconds)
       saved_at = step
     if callback is not None:
       callback(step, record)
