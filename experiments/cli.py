@@ -226,3 +226,43 @@ def fail(message: str, status: int = 2):
   """Prints `error: message` (one line) to stderr and exits with `status`."""
   print(f"error: {' '.join(str(message).split())}", file=sys.stderr)
   sys.exit(status)
+
+
+def split_overrides(argv: Sequence[str], flag: str = "config") -> tuple[list, list]:
+  """(the ``--config.<path>=value`` arguments, the others) of an argparse command line; a
+  ``--config.<path> value`` pair is joined into one argument."""
+  overrides, rest, args = [], [], list(argv)
+  while args:
+    arg = args.pop(0)
+    m = _OVERRIDE.match(arg)
+    if m and m.group("flag") == flag:
+      if m.group("value") is None and args:
+        arg = f"{arg}={args.pop(0)}"
+      overrides.append(arg)
+    else:
+      rest.append(arg)
+  return overrides, rest
+
+
+def load_config(spec: str, overrides: Sequence[str] = (), flag: str = "config"):
+  """The ConfigDict of "path/to/config.py:arg" with ``--config.<path>=value`` overrides applied
+  as absl's ``--config`` flag applies them (for argparse entry points).
+
+  Raises:
+    ValueError: one line naming the override key or value that does not fit the config.
+  """
+  from ml_collections import config_flags  # pylint: disable=import-outside-toplevel
+  message = diagnose([f"--{flag}", spec, *overrides], flag)
+  if message:
+    raise ValueError(message)
+  flag_values = flags.FlagValues()
+  argv = ["prog", f"--{flag}={spec}", *overrides]
+  config_flags.DEFINE_config_file(flag, None, "config file", flag_values=flag_values,
+                                  lock_config=True, sys_argv=argv)
+  try:
+    flag_values(argv)
+  except Exception as e:  # pylint: disable=broad-except
+    raise ValueError(f"{type(e).__name__}: {str(e).replace(chr(92) + 'n', ' ')}") from None
+  config = flag_values[flag].value
+  numbers_in_tuples(config, load_config_file(spec), flag)
+  return config

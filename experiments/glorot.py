@@ -19,12 +19,15 @@ training), ``{task}_saturation.png``, ``{task}_activation_hist_end.png``,
 ``glorot_results.json`` and ``glorot_report.md`` (summary table and findings computed from the
 numbers).
 
-Usage: ``python -m experiments.glorot --workdir DIR --preset tiny|quick|full [--data_dir D]``.
+Usage: ``python -m experiments.glorot --workdir DIR [--config configs/glorot.py:tiny|quick|medium|paper]
+[--config.FIELD=VALUE ...] [--data_dir D]`` (``--preset NAME`` is the same as
+``--config configs/glorot.py:NAME``), or ``train_and_evaluate(config, workdir)`` from a notebook.
 """
 import argparse
 import functools
 import json
 import pathlib
+import sys
 import time
 from typing import Any
 
@@ -34,7 +37,9 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
+from configs import glorot as glorot_config
 from experiments import argtypes
+from experiments import cli
 from experiments import host
 from mominit import diagnostics
 from mominit import initializers
@@ -597,7 +602,8 @@ def _lrs(rates: dict[str, float], activations) -> str:
   return ", ".join(f"{rates[a]} ({a})" for a in activations)
 
 
-def run(workdir, preset: str = "quick", data_dir=None, seed: int = 0) -> dict[str, Any]:
+def run(workdir, preset: str = "quick", data_dir=None, seed: int = 0,
+        sizes: dict[str, Any] | None = None) -> dict[str, Any]:
   """Runs the study and writes figures, ``glorot_results.json`` and ``glorot_report.md``.
 
   Args:
@@ -607,6 +613,8 @@ def run(workdir, preset: str = "quick", data_dir=None, seed: int = 0) -> dict[st
       2,000 split) and possibly ``digs3pts_1.mat`` (else CURVES is generated). Without MNIST
       files there the MLP task is skipped, with the reason in the report.
     seed: seed for data order, initialization and minibatches.
+    sizes: values replacing the preset's (keys of ``PRESETS[preset]``), e.g. from
+      configs/glorot.py's overrides.
 
   Returns:
     Dict with "rows" (summary numbers per task/activation/init), "findings" (sentences),
@@ -616,13 +624,16 @@ def run(workdir, preset: str = "quick", data_dir=None, seed: int = 0) -> dict[st
     out, with the reason).
 
   Raises:
-    ValueError: unknown preset or bad seed.
+    ValueError: unknown preset, bad seed or a key of ``sizes`` the preset does not have.
   """
   if preset not in PRESETS:
     raise ValueError(f"unknown preset {preset!r}; valid: {sorted(PRESETS)}")
   if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
     raise ValueError(f"seed must be an int >= 0, got {seed!r}")
-  cfg = PRESETS[preset]
+  unknown = sorted(set(sizes or {}) - set(PRESETS[preset]))
+  if unknown:
+    raise ValueError(f"unknown field(s) {unknown}; valid: {sorted(PRESETS[preset])}")
+  cfg = {**PRESETS[preset], **(sizes or {})}
   workdir = pathlib.Path(workdir)
   workdir.mkdir(parents=True, exist_ok=True)
   rng = np.random.default_rng(seed)
@@ -733,16 +744,39 @@ def run(workdir, preset: str = "quick", data_dir=None, seed: int = 0) -> dict[st
   return result
 
 
+def train_and_evaluate(config, workdir) -> dict[str, Any]:
+  """Runs the study from a configs/glorot.py config (what `run` returns)."""
+  sizes = config.to_dict()
+  preset, data_dir, seed = sizes.pop("preset"), sizes.pop("data_dir"), sizes.pop("seed")
+  return run(workdir, preset, data_dir, seed, sizes=sizes)
+
+
 def main(argv=None):
   host.set_defaults()  # before jax starts a backend
+  overrides, argv = cli.split_overrides(sys.argv[1:] if argv is None else argv)
   parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
   parser.add_argument("--workdir", required=True, help="output folder")
-  parser.add_argument("--preset", default="quick", choices=sorted(PRESETS))
+  parser.add_argument("--config", default=None,
+                      help="config file and size, e.g. configs/glorot.py:quick (the default); "
+                           "--config.<field>=value overrides a field")
+  parser.add_argument("--preset", default=None, choices=sorted(glorot_config.SIZES),
+                      help="the same as --config configs/glorot.py:PRESET")
   parser.add_argument("--data_dir", default=None, type=argtypes.existing_dir,
-                      help="folder with the MNIST idx files")
-  parser.add_argument("--seed", type=argtypes.nonnegative_int, default=0)
+                      help="folder with the MNIST idx files (sets --config.data_dir)")
+  parser.add_argument("--seed", type=argtypes.nonnegative_int, default=None,
+                      help="sets --config.seed")
   args = parser.parse_args(argv)
-  result = run(args.workdir, args.preset, args.data_dir, args.seed)
+  if args.config and args.preset:
+    parser.error("give --config or --preset, not both")
+  spec = args.config or f"{glorot_config.__file__}:{args.preset or 'quick'}"
+  try:
+    config = cli.load_config(spec, overrides)
+  except ValueError as e:
+    cli.fail(e)
+  for key in ("data_dir", "seed"):
+    if getattr(args, key) is not None:
+      config[key] = getattr(args, key)
+  result = train_and_evaluate(config, args.workdir)
   print(pathlib.Path(result["report"]).read_text())
 
 

@@ -32,8 +32,10 @@ product each; NAG's extra product to report q(x_t) is not counted).
 
 Writes DIR/hf_table.md, DIR/hf_curves.png, DIR/hf_quadratic.png and DIR/hf.json.
 
-Usage: python -m experiments.hf --workdir DIR [--steps N] [--preset tiny|quick|paper]
-(or `run(workdir, preset, steps=None) -> dict`). "tiny" (CI, under a minute on 2 CPU cores)
+Usage: python -m experiments.hf --workdir DIR [--config configs/hf.py:tiny|quick|medium|paper]
+[--config.FIELD=VALUE ...] [--steps N] (`--preset NAME` is the same as `--config
+configs/hf.py:NAME`), or `train_and_evaluate(config, workdir)` / `run(workdir, preset,
+steps=None) -> dict` from a notebook. "tiny" (CI, under a minute on 2 CPU cores)
 uses a narrower autoencoder (784-100-50-25-6) on 2,000 cases; "quick" (100 HF updates; 17 min on
 2 CPU cores, measured) the paper's 784-400-200-100-50-25-6 on the 20,000 generated CURVES
 training cases; "paper" (for GPUs) Martens' scale: full-batch gradients, up to 250 CG steps,
@@ -47,6 +49,7 @@ from __future__ import annotations
 import argparse
 import json
 import pathlib
+import sys
 import time
 from typing import Any
 
@@ -57,7 +60,9 @@ import numpy as np
 import optax
 import pandas as pd
 
+from configs import hf as hf_config
 from experiments import argtypes
+from experiments import cli
 from experiments import host
 from experiments import populations
 import mominit
@@ -360,7 +365,7 @@ def _plot_quadratic(workdir, quad):
 
 
 def run(workdir, preset: str = "tiny", steps: int | None = None,
-        data_dir: str | None = None) -> dict:
+        data_dir: str | None = None, sizes: dict[str, Any] | None = None) -> dict:
   """Runs the HF experiment and writes the table, the two figures and hf.json to `workdir`.
 
   Args:
@@ -369,16 +374,21 @@ def run(workdir, preset: str = "tiny", steps: int | None = None,
     steps: number of updates of the main HF run (default: the preset's `hf_steps`).
     data_dir: a folder holding the original CURVES `digs3pts_1.mat` (its first `num_train`
       cases are used); default (or without that file): the generated CURVES.
+    sizes: values replacing the preset's (keys of ``PRESETS[preset]``), e.g. from configs/hf.py's
+      overrides.
 
   Returns:
     The dict written to hf.json: config, per-method records, table rows, quadratic results.
 
   Raises:
-    ValueError: unknown preset or steps < 2.
+    ValueError: unknown preset, steps < 2 or a key of ``sizes`` the preset does not have.
   """
   if preset not in PRESETS:
     raise ValueError(f"unknown preset {preset!r}; valid: {', '.join(PRESETS)}")
-  cfg = dict(PRESETS[preset])
+  unknown = sorted(set(sizes or {}) - set(PRESETS[preset]))
+  if unknown:
+    raise ValueError(f"unknown field(s) {unknown}; valid: {sorted(PRESETS[preset])}")
+  cfg = {**PRESETS[preset], **(sizes or {})}
   if steps is not None:
     if not isinstance(steps, int) or steps < 2:
       raise ValueError(f"steps must be an int >= 2, got {steps!r}")
@@ -584,17 +594,40 @@ def _write_table(workdir, cfg, preset, rows, budget, records, quad, baseline):
   (workdir / "hf_table.md").write_text("\n".join(lines) + "\n")
 
 
+def train_and_evaluate(config, workdir) -> dict:
+  """Runs the study from a configs/hf.py config (what `run` returns)."""
+  sizes = config.to_dict()
+  preset, data_dir, steps = sizes.pop("preset"), sizes.pop("data_dir"), sizes.pop("hf_steps")
+  return run(workdir, preset, steps, data_dir, sizes=sizes)
+
+
 def main(argv=None):
   host.set_defaults()  # before jax starts a backend
+  overrides, argv = cli.split_overrides(sys.argv[1:] if argv is None else argv)
   parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
   parser.add_argument("--workdir", required=True)
+  parser.add_argument("--config", default=None,
+                      help="config file and size, e.g. configs/hf.py:tiny (the default); "
+                           "--config.<field>=value overrides a field")
   parser.add_argument("--steps", type=argtypes.positive_int, default=None,
-                      help="updates of the main HF run (sets the budgets)")
-  parser.add_argument("--preset", default="tiny", choices=sorted(PRESETS))
+                      help="updates of the main HF run (sets --config.hf_steps and the budgets)")
+  parser.add_argument("--preset", default=None, choices=sorted(hf_config.SIZES),
+                      help="the same as --config configs/hf.py:PRESET")
   parser.add_argument("--data_dir", default=None,
                       help="folder with the original CURVES digs3pts_1.mat (default: generated)")
   args = parser.parse_args(argv)
-  run(args.workdir, args.preset, args.steps, args.data_dir)
+  if args.config and args.preset:
+    parser.error("give --config or --preset, not both")
+  spec = args.config or f"{hf_config.__file__}:{args.preset or 'tiny'}"
+  try:
+    config = cli.load_config(spec, overrides)
+  except ValueError as e:
+    cli.fail(e)
+  if args.steps is not None:
+    config.hf_steps = args.steps
+  if args.data_dir is not None:
+    config.data_dir = args.data_dir
+  train_and_evaluate(config, args.workdir)
 
 
 if __name__ == "__main__":
