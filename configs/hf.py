@@ -1,4 +1,4 @@
-"""Hessian-free vs NAG on CURVES (experiments/hf.py, paper section 5): `--config configs/hf.py:tiny`.
+"""Hessian-free vs NAG on CURVES (experiments/hf.py, paper sec. 5): `--config configs/hf.py:tiny`.
 
 The argument is the size: tiny (CI, under a minute on 2 CPU cores), quick, medium (= quick, what
 `experiments.reproduce --preset medium` runs) or paper (Martens' scale, meant for GPUs). The

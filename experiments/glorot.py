@@ -19,8 +19,9 @@ training), ``{task}_saturation.png``, ``{task}_activation_hist_end.png``,
 ``glorot_results.json`` and ``glorot_report.md`` (summary table and findings computed from the
 numbers).
 
-Usage: ``python -m experiments.glorot --workdir DIR [--config configs/glorot.py:tiny|quick|medium|paper]
-[--config.FIELD=VALUE ...] [--data_dir D]`` (``--preset NAME`` is the same as
+Usage: ``python -m experiments.glorot --workdir DIR
+[--config configs/glorot.py:tiny|quick|medium|paper] [--config.FIELD=VALUE ...] [--data_dir D]``
+(``--preset NAME`` is the same as
 ``--config configs/glorot.py:NAME``), or ``train_and_evaluate(config, workdir)`` from a notebook.
 """
 import argparse
@@ -31,7 +32,6 @@ import sys
 import time
 from typing import Any
 
-import flax.linen as nn
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -42,13 +42,14 @@ from experiments import argtypes
 from experiments import cli
 from experiments import host
 from mominit import diagnostics
-from mominit import initializers
 from mominit import losses
 from mominit.data import curves
 from mominit.data import mnist
-from mominit.models import AUTOENCODER_SIZES, DeepAutoencoder
+from mominit.models import AUTOENCODER_SIZES, DeepAutoencoder, layer_inits
 
 ACTIVATIONS = ("sigmoid", "tanh", "softsign")
+# Every initialization of the paper's autoencoders (mominit.models.layer_inits, the one rule both
+# use: SI's tanh conversion, the N(0, 0.01^2) baseline, Glorot's two).
 INITS = ("glorot_standard", "glorot_normalized", "sparse", "gaussian")
 BASELINE_LABELS = {"mlp": "always predicting the most frequent training class",
                    "curves": "reconstructing every image as the mean training image"}
@@ -82,42 +83,8 @@ PRESETS: dict[str, dict[str, Any]] = {
 }
 MLP_DEPTH = 5
 NUM_CLASSES = 10
-# Martens (2010) / docs/paper.md section 3: SI for tanh units mimics sigmoid units.
-_TANH_SI_BIAS, _TANH_SI_FACTOR = 0.5, 0.25
-_BAD_GAUSSIAN_STDDEV = 0.01
 # XLA options for functions compiled to run once or twice: compile ~3x faster, run slower.
 _RUN_ONCE = {"xla_backend_optimization_level": 0}
-
-
-def layer_inits(init: str, layer_activations: tuple[str, ...]) -> tuple[tuple, tuple]:
-  """Kernel and bias initializers, one per layer, for one of ``INITS`` (docs/paper.md section 3).
-
-  Args:
-    init: "glorot_standard", "glorot_normalized", "sparse" or "gaussian".
-    layer_activations: the activation following each layer (SI treats tanh layers specially).
-
-  Returns:
-    ``(kernel_inits, bias_inits)``, tuples of initializers.
-  """
-  if init not in INITS:
-    raise ValueError(f"unknown init {init!r}; valid: {list(INITS)}")
-  zeros = nn.initializers.zeros_init()
-  kernels, biases = [], []
-  for act in layer_activations:
-    bias = zeros
-    if init == "sparse":
-      factor = _TANH_SI_FACTOR if act == "tanh" else 1.0
-      kernel = initializers.sparse(15, factor)
-      bias = initializers.constant(_TANH_SI_BIAS) if act == "tanh" else zeros
-    elif init == "gaussian":
-      kernel = initializers.gaussian(_BAD_GAUSSIAN_STDDEV)
-    elif init == "glorot_standard":
-      kernel = initializers.glorot_standard()
-    else:
-      kernel = initializers.glorot_normalized()
-    kernels.append(kernel)
-    biases.append(bias)
-  return tuple(kernels), tuple(biases)
 
 
 def _mlp(width: int, activation: str, init: str) -> diagnostics.MLP:

@@ -17,7 +17,8 @@ def test_glorot_reads_mnist_only_from_its_data_dir(mnist_dir, monkeypatch, tmp_p
     glorot._load_mnist(None, np.random.default_rng(0))  # pylint: disable=protected-access
   with pytest.raises(FileNotFoundError, match="t10k-images"):
     glorot._load_mnist(tmp_path, np.random.default_rng(0))  # pylint: disable=protected-access
-  tx, _, vx, _, source = glorot._load_mnist(mnist_dir, np.random.default_rng(0))  # pylint: disable=protected-access
+  tx, _, vx, _, source = glorot._load_mnist(  # pylint: disable=protected-access
+      mnist_dir, np.random.default_rng(0))
   assert str(mnist_dir) in source and (len(tx), len(vx)) in ((8000, 2000), (60000, 10000))
 
 

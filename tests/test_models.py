@@ -502,3 +502,25 @@ def test_rnn_bad_arguments():
     models.TanhRNN(num_outputs=0)
   with pytest.raises(ValueError, match=r"\[B, L, I\]"):
     jax.eval_shape(models.TanhRNN(num_outputs=2).init, jax.random.key(0), jnp.zeros((3, 2)))
+
+
+def test_glorot_study_mlp_follows_the_one_init_rule():
+  """experiments.glorot's MLP takes its initializers from models.layer_inits: SI's tanh
+  conversion (15 N(0, 0.25^2) weights into each tanh unit, biases 0.5; plain SI into the linear
+  output layer, bias 0), as the autoencoders do (docs/paper.md section 3)."""
+  from experiments import glorot  # pylint: disable=import-outside-toplevel
+  params = glorot._mlp(60, "tanh", "sparse").init(  # pylint: disable=protected-access
+      jax.random.key(3), jnp.ones((1, 784)))["params"]
+  hidden = [params[f"dense_{i}"] for i in range(glorot.MLP_DEPTH)]
+  out = params[f"dense_{glorot.MLP_DEPTH}"]
+  weights = np.concatenate([np.asarray(p["kernel"])[np.asarray(p["kernel"]) != 0] for p in hidden])
+  for p in hidden + [out]:
+    assert (np.count_nonzero(np.asarray(p["kernel"]), axis=0) == 15).all()
+  assert all((np.asarray(p["bias"]) == 0.5).all() for p in hidden)
+  assert (np.asarray(out["bias"]) == 0).all()
+  # 4,500 draws: the sample std is within ~4 standard errors (0.25 / sqrt(9000)) of 0.25.
+  assert abs(weights.std() - 0.25) < 0.011
+  out_weights = np.asarray(out["kernel"])[np.asarray(out["kernel"]) != 0]
+  assert abs(out_weights.std() - 1.0) < 0.25  # 150 draws of N(0, 1)
+  with pytest.raises(ValueError, match="unknown init 'orthogonal'"):
+    models.layer_inits("orthogonal", ("tanh",))

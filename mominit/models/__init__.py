@@ -6,11 +6,12 @@ See ``mominit.models.autoencoder`` (CURVES, MNIST, FACES; layer structure for di
 from mominit.models.autoencoder import (
     ACTIVATIONS, AUTOENCODER_INITS, AUTOENCODER_LOSSES, AUTOENCODER_OUTPUTS, AUTOENCODER_SIZES,
     DeepAutoencoder, OUTPUTS, autoencoder, autoencoder_from_sizes, autoencoder_loss_type,
+    layer_inits,
 )
 from mominit.models.rnn import READOUTS, TanhRNN
 
 __all__ = [
     "ACTIVATIONS", "AUTOENCODER_INITS", "AUTOENCODER_LOSSES", "AUTOENCODER_OUTPUTS",
     "AUTOENCODER_SIZES", "DeepAutoencoder", "OUTPUTS", "READOUTS", "TanhRNN", "autoencoder",
-    "autoencoder_from_sizes", "autoencoder_loss_type",
+    "autoencoder_from_sizes", "autoencoder_loss_type", "layer_inits",
 ]

@@ -195,6 +195,58 @@ def autoencoder_loss_type(name: str) -> str:
   return AUTOENCODER_LOSSES[name]
 
 
+def layer_inits(init: str, layer_activations: Sequence[str], init_scale: Any = 1.0, *,
+                num_connections: int = 15,
+                tanh_si: str = "paper") -> tuple[tuple[Initializer, ...], tuple[Initializer, ...]]:
+  """Kernel and bias initializers, one per dense layer, for one of the paper's initializations.
+
+  The one rule behind every net of the paper's initializations (the autoencoders here, the
+  Glorot & Bengio study's MLP in experiments/glorot.py); see ``autoencoder_from_sizes`` for the
+  initializations and the tanh conversion of SI (docs/paper.md section 3).
+
+  Args:
+    init: one of ``AUTOENCODER_INITS``.
+    layer_activations: the units each layer feeds, in forward order ("tanh" layers get the SI
+      conversion; the others, including "linear" and the output kinds, plain SI).
+    init_scale: weight multiplier (> 0); may be a traced scalar.
+    num_connections: SI connections per unit (Python int).
+    tanh_si: "paper" or "hfdemo".
+
+  Returns:
+    ``(kernel_inits, bias_inits)``, tuples of ``len(layer_activations)`` initializers.
+
+  Raises:
+    ValueError: unknown ``init`` or ``tanh_si``.
+  """
+  if init not in AUTOENCODER_INITS:
+    raise ValueError(f"unknown init {init!r}; valid: {list(AUTOENCODER_INITS)}")
+  if tanh_si not in TANH_SI_VARIANTS:
+    raise ValueError(f"unknown tanh_si {tanh_si!r}; valid: {list(TANH_SI_VARIANTS)}")
+  layer_activations = tuple(layer_activations)
+  zeros = nn.initializers.zeros_init()
+  kernel_inits, bias_inits = [], []
+  for i, act in enumerate(layer_activations):
+    if init == "sparse":
+      tanh_units = act == "tanh"
+      if tanh_si == "hfdemo":
+        below_tanh = i > 0 and layer_activations[i - 1] == "tanh"
+        factor = _HFDEMO_TANH_SIDE_FACTOR ** (int(tanh_units) + int(below_tanh))
+      else:
+        factor = _TANH_SI_WEIGHT_FACTOR if tanh_units else 1.0
+      kernel_inits.append(initializers.sparse(num_connections, factor * init_scale))
+      bias_inits.append(initializers.constant(_TANH_SI_BIAS) if tanh_units else zeros)
+    else:
+      if init == "gaussian":
+        kernel = initializers.gaussian(_BAD_GAUSSIAN_STDDEV * init_scale)
+      elif init == "glorot_standard":
+        kernel = initializers.scaled(initializers.glorot_standard(), init_scale)
+      else:
+        kernel = initializers.scaled(initializers.glorot_normalized(), init_scale)
+      kernel_inits.append(kernel)
+      bias_inits.append(zeros)
+  return tuple(kernel_inits), tuple(bias_inits)
+
+
 def autoencoder(name: str, init: str = "sparse", init_scale: Any = 1.0,
                 activation: str = "sigmoid", *, num_connections: int = 15,
                 param_dtype: Any = None) -> DeepAutoencoder:
@@ -268,28 +320,8 @@ def autoencoder_from_sizes(encoder_sizes: Sequence[int], output: str = "logistic
     raise ValueError(f"unknown tanh_si {tanh_si!r}; valid: {list(TANH_SI_VARIANTS)}")
   initializers.check_scalar("init_scale", init_scale)
   layer_acts = _layer_activations(max(len(tuple(encoder_sizes)) - 1, 1), activation, output)
-  zeros = nn.initializers.zeros_init()
-
-  kernel_inits, bias_inits = [], []
-  for i, act in enumerate(layer_acts):
-    if init == "sparse":
-      tanh_units = act == "tanh"
-      if tanh_si == "hfdemo":
-        below_tanh = i > 0 and layer_acts[i - 1] == "tanh"
-        factor = _HFDEMO_TANH_SIDE_FACTOR ** (int(tanh_units) + int(below_tanh))
-      else:
-        factor = _TANH_SI_WEIGHT_FACTOR if tanh_units else 1.0
-      kernel_inits.append(initializers.sparse(num_connections, factor * init_scale))
-      bias_inits.append(initializers.constant(_TANH_SI_BIAS) if tanh_units else zeros)
-    else:
-      if init == "gaussian":
-        kernel = initializers.gaussian(_BAD_GAUSSIAN_STDDEV * init_scale)
-      elif init == "glorot_standard":
-        kernel = initializers.scaled(initializers.glorot_standard(), init_scale)
-      else:
-        kernel = initializers.scaled(initializers.glorot_normalized(), init_scale)
-      kernel_inits.append(kernel)
-      bias_inits.append(zeros)
+  kernel_inits, bias_inits = layer_inits(init, layer_acts, init_scale,
+                                         num_connections=num_connections, tanh_si=tanh_si)
   return DeepAutoencoder(encoder_sizes=tuple(encoder_sizes), activation=activation,
                          output=output, kernel_init=tuple(kernel_inits),
                          bias_init=tuple(bias_inits), param_dtype=param_dtype)
