@@ -186,42 +186,6 @@ def scale_dependent(config, given: set) -> list:
   return notes
 
 
-def given_overrides(argv: Sequence[str], flag: str = "config") -> set:
-  """The field paths the command line sets ("steps", "sweep.mu_max", ...)."""
-  return {m.group("path") for m in map(_OVERRIDE.match, argv) if m and m.group("flag") == flag}
-
-
-def scale_dependent(config, given: set) -> list:
-  """Fits the fields that depend on ``config.steps`` to a shorter run when the command line
-  did not set them itself, so `--config.steps=300` alone runs; returns one note per change or
-  caveat (the caller prints them).
-
-  - ``final_steps`` (autoencoders) at or beyond ``steps``: the last tenth of the run.
-  - ``warm_steps`` (RNNs) at or beyond ``steps`` (every mu_0 would train at warm_mu for the
-    whole run, so the sweep's mu_0 values would all be the same run): the first tenth.
-  - the autoencoders' momentum schedule: a note when mu reaches the sweep's largest mu_max only
-    after the run ends (``momentum_period`` shortens that).
-  """
-  notes = []
-  steps = int(config.steps)
-  for name, what in (("final_steps", "the last tenth of the run"),
-                     ("warm_steps", "the first tenth of the run, so the mu_0 values differ")):
-    if name in config and name not in given and int(config[name]) >= steps:
-      new = steps // 10
-      notes.append(f"config.{name}={config[name]} does not fit in config.steps={steps}: "
-                   f"using {name}={new} ({what}); set --config.{name} to choose")
-      config[name] = new
-  if config.get("momentum_schedule") == "sutskever" and "momentum_period" not in given:
-    mu_max = max([float(m) for m in config.sweep.get("mu_max", ()) if float(m) < 1] or [0.0])
-    if mu_max > 0:
-      reach = (math.ceil(0.5 / (1.0 - mu_max) - 1e-9) - 1) * int(config.momentum_period)
-      if reach >= steps:
-        notes.append(f"with config.momentum_period={config.momentum_period}, mu reaches "
-                     f"{mu_max:g} only at update {reach:,}, after the run's {steps:,}; "
-                     "--config.momentum_period shortens that")
-  return notes
-
-
 def fail(message: str, status: int = 2):
   """Prints `error: message` (one line) to stderr and exits with `status`."""
   print(f"error: {' '.join(str(message).split())}", file=sys.stderr)
