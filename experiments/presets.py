@@ -9,7 +9,7 @@ into the engine's `ml_collections` configs (starting from `configs/autoencoder.p
   addition problem, with fewer updates, a faster momentum schedule (so mu reaches mu_max within
   the run), smaller grids and 2 seeds.
 - medium: every built-in problem (CURVES and the four RNN problems; MNIST/FACES too when
-  `--data_dir` has them), longer runs, about 2 hours on a CPU.
+  `--data_dir` has them), longer runs, about 2 hours on a 2-core CPU.
 - paper: the full protocol of docs/paper.md (750,000 / 50,000 updates, full grids, 4 RNN seeds),
   meant for GPUs.
 
@@ -100,34 +100,34 @@ PRESETS = {
         "description": "Every built-in problem (CURVES, four RNN problems; MNIST and FACES when "
                        "--data_dir has them), about 2 hours on a 2-core CPU.",
         "autoencoders": {
-            "datasets": ("curves", "mnist", "faces"), "steps": 10_000, "eval_every": 500,
-            "chunk": 500, "final_steps": 1000, "momentum_period": 25, "num_train": 0,
+            "datasets": ("curves", "mnist", "faces"), "steps": 4000, "eval_every": 500,
+            "chunk": 500, "final_steps": 1000, "momentum_period": 10, "num_train": 0,
             "num_test": 0, "batch_size": 200, "seeds": (0, 1), "rules": ("nag", "cm"),
             "mu_max": (0.0, 0.9, 0.99, 0.995), "learning_rates": (0.05, 0.01, 0.005),
-            "final_twins": {"table2_control": 0, "table2_early": 2500},
-            "deviations": ["10,000 updates instead of 750,000", "momentum period 25 instead "
-                           "of 250 (mu reaches 0.995 at update 2,475)", "final phase 1,000 "
+            "final_twins": {"table2_control": 0, "table2_early": 2000},
+            "deviations": ["4,000 updates instead of 750,000", "momentum period 10 instead "
+                           "of 250 (mu reaches 0.995 at update 990)", "final phase 1,000 "
                            "updates as in the paper", "mu_max up to 0.995", "three learning "
                            "rates (0.05, 0.01, 0.005)", "2 seeds", "MNIST and FACES (when "
                            "present) take hours more"]},
         "init_scale": {
-            "dataset": "curves", "steps": 5000, "eval_every": 500, "chunk": 500,
-            "final_steps": 0, "momentum_period": 25, "num_train": 0, "num_test": 0,
+            "dataset": "curves", "steps": 3000, "eval_every": 500, "chunk": 500,
+            "final_steps": 0, "momentum_period": 10, "num_train": 0, "num_test": 0,
             "batch_size": 200, "seeds": (0,), "rules": ("nag",), "mu_max": (0.99,),
             "learning_rates": (0.01,), "scales": SI_SCALES, "gaussian_rules": ("nag", "cm"),
             "gaussian_mu_max": (0.99,),
-            "deviations": ["5,000 updates, momentum period 25, no final phase",
+            "deviations": ["3,000 updates, momentum period 10, no final phase",
                            "NAG mu_max 0.99, eps 0.01, 1 seed"]},
         "rnn": {
             "problems": {"add": {"T": 40}, "mul": {"T": 40}, "mem5": {"T": 50},
                          "mem20": {"T": 40}},
-            "steps": 5000, "eval_every": 500, "chunk": 500, "warm_steps": 500,
+            "steps": 3000, "eval_every": 500, "chunk": 500, "warm_steps": 500,
             "hidden": 100, "batch_size": 100, "eval_sequences": 1000, "seeds": (0, 1),
             "rules": ("nag", "cm"), "mu_0": (0.0, 0.9, 0.995),
             "learning_rates": (3e-3, 1e-3, 3e-4),
             "input_scales": {"add": (1e-4, 1e-3, 1e-2, 1e-1)}, "uncentred": ("mul",),
             "deviations": ["shorter sequences: add and mul T=40 (paper 80), mem-5 T=50 (200), "
-                           "mem-20 T=40 (80)", "5,000 updates instead of 50,000", "warm phase "
+                           "mem-20 T=40 (80)", "3,000 updates instead of 50,000", "warm phase "
                            "500 updates", "mu_0 0/0.9/0.995, eps 3e-3/1e-3/3e-4", "2 seeds "
                            "instead of 4"]},
         "quadratic": {},
