@@ -3,7 +3,7 @@
 Results rows: experiment "table5" (the Table 5 populations; `mu_max` holds mu_0; `baseline` the
 biases error: a net that only learns its output biases, i.e. uses no memory), "rnn_input_scale"
 (input-to-hidden scales swept around Table 4's), "rnn_center" (inputs and targets not centred)
-and "rnn_radius" (spectral radii of W_hh; not produced yet: the engine does not sweep it).
+and "rnn_radius" (spectral radii of W_hh, the RNN problem's `spectral_radius` sweep axis).
 A diverged member is its own outcome (`experiments.verdicts`, policy "own"): a cell is scored on
 its surviving members and is dead when more than half diverged. Tolerance: TOL_FRACTION of the
 problem's biases error (the errors' units differ: fraction of sequences for add and mul, wrong
@@ -261,8 +261,7 @@ def spectral_radius_matters(results: pd.DataFrame) -> dict:
   rule = ("Experiment rnn_radius (NAG, the largest mu_0, W_hh rescaled to several spectral "
           "radii): radius 1.1 against the largest radius < 1 and the smallest >= 2, each at its "
           "best learning rate. PASS if 1.1 is resolvably lower than both; FAIL if either is "
-          "resolvably lower than 1.1; INCONCLUSIVE otherwise. Not produced yet: the engine sweeps "
-          "input_scale but not the spectral radius (a traced radius in the RNN init is needed).")
+          "resolvably lower than 1.1; INCONCLUSIVE otherwise (a preset's rnn.spectral_radii).")
 
   def judge(problem, cells, rows, base, _):
     by = {float(c.labels["spectral_radius"]): c for c in cells}
@@ -284,8 +283,7 @@ def spectral_radius_matters(results: pd.DataFrame) -> dict:
   return _study(results, "rnn_radius", "spectral_radius", judge, "spectral_radius_matters",
                 "A spectral radius of W_hh below 1 forgets, one much larger than 1 explodes, "
                 "1.1 works on all tasks.", rule, "Section 4 (Table 4)",
-                "spectral-radius study not run: needs a spectral-radius sweep (not in the "
-                "engine yet)")
+                "spectral-radius study not run (medium and paper presets)")
 
 
 CHECKS = (momentum_helps_rnn, nag_benefits_more_from_mu0, rnn_beats_biases, sgd_rnn_nontrivial,

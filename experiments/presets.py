@@ -17,7 +17,8 @@ Each section's `deviations` lists, in words, how it differs from the paper (copi
 report). Optional keys: `autoencoders.final_twins` ({experiment label: final_steps}: twin
 populations of the NAG cells with mu_max above the final mu, e.g. the control with
 final_steps = 0 that the "final phase helps" claim needs) and `rnn.input_scales` ({problem:
-scales}) / `rnn.uncentred` (problems) for the RNN input-scale and centring studies. Momentum
+scales}) / `rnn.spectral_radii` ({problem: radii of W_hh}) / `rnn.uncentred` (problems) for
+the RNN input-scale, spectral-radius and centring studies. Momentum
 claims need >= 2 (better 3) learning rates per cell, so every preset has a grid.
 """
 import copy
@@ -126,6 +127,7 @@ PRESETS = {
             "rules": ("nag", "cm"), "mu_0": (0.0, 0.9, 0.995),
             "learning_rates": (3e-3, 1e-3, 3e-4),
             "input_scales": {"add": (1e-4, 1e-3, 1e-2, 1e-1)}, "uncentred": ("mul",),
+            "spectral_radii": {"add": (0.5, 1.1, 2.0)},
             "deviations": ["shorter sequences: add and mul T=40 (paper 80), mem-5 T=50 (200), "
                            "mem-20 T=40 (80)", "3,000 updates instead of 50,000", "warm phase "
                            "500 updates", "mu_0 0/0.9/0.995, eps 3e-3/1e-3/3e-4", "2 seeds "
@@ -157,6 +159,7 @@ PRESETS = {
             "seeds": tuple(range(4)), "rules": ("nag", "cm"), "mu_0": (0.0, 0.9, 0.98, 0.995),
             "learning_rates": RNN_LRS,
             "input_scales": {"add": (1e-4, 1e-3, 1e-2, 1e-1)}, "uncentred": ("mul",),
+            "spectral_radii": {p: (0.5, 0.9, 1.1, 2.0, 3.0) for p in ("add", "mem5")},
             "deviations": []},
         "quadratic": {},
         "hf": "paper", "glorot": "full",

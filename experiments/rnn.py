@@ -73,21 +73,26 @@ def run(workdir, preset="quick", data_dir=None, progress: bool = True) -> dict:
 
 
 def _studies(section, preset, workdir, progress) -> list:
-  """The input-scale (`section["input_scales"]`: {problem: scales}) and centring
-  (`section["uncentred"]`: problems) studies of `experiments.claims_rnn`: NAG at the largest
-  mu_0 of the preset, every learning rate and seed, as experiments "rnn_input_scale" (an
-  `input_scale` sweep) and "rnn_center" (inputs and targets not centred, `center` False)."""
+  """The input-scale (`section["input_scales"]`: {problem: scales}), spectral-radius
+  (`section["spectral_radii"]`: {problem: radii}) and centring (`section["uncentred"]`:
+  problems) studies of `experiments.claims_rnn`: NAG at the largest mu_0 of the preset, every
+  learning rate and seed, as experiments "rnn_input_scale" (an `input_scale` sweep),
+  "rnn_radius" (a `spectral_radius` sweep of W_hh) and "rnn_center" (inputs and targets not
+  centred, `center` False)."""
   frames = []
   top = max(section["mu_0"])
   jobs = [("rnn_input_scale", p, {"input_scale": list(s)})
           for p, s in section.get("input_scales", {}).items()]
+  jobs += [("rnn_radius", p, {"spectral_radius": list(r)})
+           for p, r in section.get("spectral_radii", {}).items()]
   jobs += [("rnn_center", p, {"center": False}) for p in section.get("uncentred", ())]
   for label, problem, change in jobs:
     config = presets.rnn_config(preset, problem, progress)
     config.sweep.rule, config.sweep.mu_max = ["nag"], [top]
-    if "input_scale" in change:
-      config.sweep.input_scale = change["input_scale"]
-    else:
+    for axis in ("input_scale", "spectral_radius"):
+      if axis in change:
+        setattr(config.sweep, axis, change[axis])
+    if "center" in change:
       config.center = change["center"]
     frame = populations.run(config, workdir / label / problem, label, problem, baseline(config),
                             task=config.task)

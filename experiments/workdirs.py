@@ -2,7 +2,8 @@
 
 - `check_preset` refuses, before anything is written, a workdir that holds a run of another
   preset (or of the same preset with other settings): resuming it would mix populations, and
-  writing a new report over it would lose the old one.
+  writing a new report over it would lose the old one. Settings the preset gained since (a new
+  study) are allowed: the finished populations resume and only the new ones train.
 - `write_text` / `write_csv` write a temporary file beside the target and `os.replace` it, so a
   run killed while writing leaves the previous file whole.
 - `output_paths` sends the outputs of a failing run to `report.failed.md`, `results.failed.csv`,
@@ -36,10 +37,13 @@ def _settings(spec) -> dict:
 
 
 def _differences(old, new, prefix="") -> list:
+  """Settings that differ. A key the old run does not have (a study added to the preset since)
+  is no difference: what the old run did is unchanged, so it resumes and runs the new part."""
   if isinstance(old, dict) and isinstance(new, dict):
     out = []
     for key in sorted(set(old) | set(new)):
-      out += _differences(old.get(key), new.get(key), f"{prefix}{key}.")
+      if key in old or key not in new:
+        out += _differences(old.get(key), new.get(key), f"{prefix}{key}.")
     return out
   return [] if old == new else [prefix.rstrip(".")]
 

@@ -327,6 +327,29 @@ def test_rnn_traced_input_scale_population():
   assert not np.allclose(other["W_hh"][0], other["W_hh"][1])
 
 
+def test_rnn_traced_spectral_radius_population():
+  """A traced radius rescales Table 4's sparse W_hh to exactly that radius (float64 NumPy
+  eigenvalues), one trace for any radii; the same key gives the same matrix up to the factor."""
+  x = jnp.zeros((1, 2, 3))
+
+  @jax.jit
+  @chex.assert_max_traces(n=1)
+  def init_population(keys, radii):
+    return jax.vmap(lambda k, r: models.TanhRNN(num_outputs=1, hidden=30, spectral_radius=r).init(
+        k, x)["params"])(keys, radii)
+
+  key = jax.random.key(2)
+  radii = np.array([0.5, 1.1, 2.0], np.float32)
+  pop = _numpy(init_population(jnp.stack([key] * 3), jnp.asarray(radii)))
+  for w, r in zip(pop["W_hh"].astype(np.float64), radii):
+    assert abs(np.max(np.abs(np.linalg.eigvals(w))) - r) < 1e-5 * r
+    np.testing.assert_array_equal((w != 0).sum(axis=0), 15)
+  np.testing.assert_allclose(pop["W_hh"][2], pop["W_hh"][0] * 4.0, rtol=1e-6)
+  init_population(jnp.stack([key] * 3), jnp.asarray(radii[::-1].copy()))  # no retrace
+  default = _numpy(models.TanhRNN(num_outputs=1, hidden=30).init(key, x)["params"])["W_hh"]
+  np.testing.assert_array_equal(default, pop["W_hh"][1])
+
+
 def _primitives(jaxpr):
   """Primitive names of a jaxpr and of every jaxpr nested in its equations (scan bodies,
   custom_jvp calls, ...)."""

@@ -293,3 +293,24 @@ def test_tiny_report_matches_the_results(tiny_run):
   # MNIST/FACES files are absent (unless $MOMINIT_DATA_DIR has them): the report says why.
   if "mnist" not in set(results["problem"]):
     assert "MNIST skipped" in text
+
+
+def test_rnn_studies_build_one_population_per_study(tmp_path, monkeypatch):
+  """The medium preset's RNN studies: NAG at the largest mu_0, every learning rate and seed, with
+  the swept axis set (input scales, spectral radii) or centring off; nothing trains here."""
+  from experiments import rnn  # pylint: disable=import-outside-toplevel
+  seen = []
+  monkeypatch.setattr(populations, "run", lambda config, workdir, label, problem, *a, **k: (
+      seen.append((label, problem, config)) or pd.DataFrame({"experiment": [label]})))
+  section = presets.get("medium")["rnn"]
+  rnn._studies(section, "medium", tmp_path, progress=False)
+  by = {label: (problem, config) for label, problem, config in seen}
+  assert set(by) == {"rnn_input_scale", "rnn_radius", "rnn_center"}
+  problem, config = by["rnn_radius"]
+  assert problem == "add" and list(config.sweep.spectral_radius) == [0.5, 1.1, 2.0]
+  assert list(config.sweep.input_scale) == [0.0] and config.center
+  for problem, config in by.values():
+    assert list(config.sweep.rule) == ["nag"] and list(config.sweep.mu_max) == [0.995]
+    assert list(config.sweep.learning_rate) == list(section["learning_rates"])
+  assert list(by["rnn_input_scale"][1].sweep.input_scale) == [1e-4, 1e-3, 1e-2, 1e-1]
+  assert not by["rnn_center"][1].center and by["rnn_center"][0] == "mul"

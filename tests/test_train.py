@@ -82,6 +82,23 @@ def test_rnn_population_equals_members_run_alone():
     np.testing.assert_allclose(alone.zero_one[0], row.zero_one, atol=1e-6)
 
 
+def test_rnn_spectral_radius_is_a_sweep_axis():
+  """`config.sweep.spectral_radius` sets each member's W_hh radius (0: Table 4's 1.1), float64
+  NumPy eigenvalues; `config.recurrent_init="dense"` reaches the model."""
+  config = rnn_config(spectral_radius=[0.0, 0.5, 2.0], hidden=20)
+  engine = train.Engine(config, train.make_problem(config), train.population(config))
+  w_hh = np.asarray(engine.init().params["W_hh"], np.float64)
+  radii = [np.max(np.abs(np.linalg.eigvals(w))) for w in w_hh]
+  np.testing.assert_allclose(radii, [1.1, 0.5, 2.0], rtol=1e-5)
+  assert ((w_hh != 0).sum(axis=1) == 15).all()
+  config.recurrent_init = "dense"
+  engine = train.Engine(config, train.make_problem(config), train.population(config))
+  assert (np.asarray(engine.init().params["W_hh"]) != 0).all()
+  config.recurrent_init = "orthogonal"
+  with pytest.raises(ValueError, match="config.recurrent_init"):
+    train.validate_config(config)
+
+
 def test_divergent_member_is_isolated(curves):
   calm = train.train_and_evaluate(ae_config(learning_rate=[0.01, 0.005, 0.002]), data=curves)
   wild = train.train_and_evaluate(ae_config(learning_rate=[0.01, 1e35, 0.002]), data=curves)

@@ -57,6 +57,16 @@ def test_changed_preset_settings_are_refused_and_named(tmp_path):
   workdirs.check_preset(tmp_path, "tiny", {**spec, "description": "reworded"})
 
 
+def test_a_study_added_to_the_preset_resumes_but_a_removed_one_is_refused(tmp_path):
+  _previous_run(tmp_path)
+  spec = presets.get("tiny")
+  grown = {**spec, "rnn": {**spec["rnn"], "spectral_radii": {"add": (0.5, 1.1)}}}
+  workdirs.check_preset(tmp_path, "tiny", grown)  # the old populations are unchanged
+  workdirs.record_preset(tmp_path, "tiny", grown)
+  with pytest.raises(workdirs.WorkdirError, match=r"rnn\.spectral_radii"):
+    workdirs.check_preset(tmp_path, "tiny", spec)
+
+
 def test_a_workdir_from_before_the_record_is_refused_by_its_report_title(tmp_path):
   (tmp_path / "report.md").write_text("# Reproduction report: preset `quick`\n")
   with pytest.raises(workdirs.WorkdirError, match="'quick', not 'tiny'"):

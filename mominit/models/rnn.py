@@ -25,16 +25,18 @@ import numpy as np
 from mominit import initializers
 from mominit.initializers import Initializer
 
-__all__ = ["READOUTS", "RECURRENT_INITS", "TanhRNN", "tanh_recurrence"]
+__all__ = ["READOUTS", "RECURRENT_CONNECTIONS", "RECURRENT_INITS", "SPECTRAL_RADIUS", "TanhRNN",
+           "tanh_recurrence"]
 
 READOUTS = ("linear", "softmax")
 # W_hh initializers by name. "sparse" is Table 4's: 15 non-zero N(0, 1) incoming weights per
 # unit at distinct rows, then the whole matrix rescaled to spectral radius 1.1. "dense": every
 # entry N(0, 1) before the same rescale (this model's default before Table 4's digits were known).
-RECURRENT_INITS = {
-    "sparse": initializers.spectral_radius(1.1, num_connections=15),
-    "dense": initializers.spectral_radius(1.1),
-}
+SPECTRAL_RADIUS = 1.1  # Table 4
+# Non-zero incoming weights per unit of each named W_hh init before the rescale (None: dense).
+RECURRENT_CONNECTIONS = {"sparse": 15, "dense": None}
+RECURRENT_INITS = {name: initializers.spectral_radius(SPECTRAL_RADIUS, num_connections=n)
+                   for name, n in RECURRENT_CONNECTIONS.items()}
 
 
 def _scan_tanh(w_hh: jax.Array, drive: jax.Array) -> jax.Array:
@@ -98,7 +100,9 @@ class TanhRNN(nn.Module):
       distractor inputs, 0.1 otherwise); may be traced. Used when ``input_init`` is None.
     input_init: initializer of ``W_xh``; None means ``gaussian(input_scale)``.
     recurrent_init: initializer of ``W_hh``, or a name of ``RECURRENT_INITS``: "sparse"
-      (default, Table 4: 15 inputs per unit, spectral radius 1.1) or "dense".
+      (default, Table 4: 15 inputs per unit, then rescaled to ``spectral_radius``) or "dense".
+    spectral_radius: the radius a named ``recurrent_init`` rescales ``W_hh`` to (Table 4: 1.1;
+      the section 4 study sweeps it); may be traced. Ignored for an initializer.
     output_init: initializer of ``W_hy`` (N(0, 0.1^2) by default).
     output_bias: initial ``b_y``, a scalar or an ``[O]`` array (the mean of the targets); may be
       traced.
@@ -110,6 +114,7 @@ class TanhRNN(nn.Module):
   input_scale: Any = 0.001
   input_init: Initializer | None = None
   recurrent_init: Initializer | str = "sparse"
+  spectral_radius: Any = SPECTRAL_RADIUS
   output_init: Initializer = initializers.gaussian(0.1)
   output_bias: Any = 0.0
   param_dtype: Any = None
@@ -149,8 +154,10 @@ class TanhRNN(nn.Module):
     input_init = (initializers.gaussian(self.input_scale) if self.input_init is None
                   else self.input_init)
     w_xh = self.param("W_xh", input_init, (num_inputs, self.hidden), dtype)
-    recurrent_init = (RECURRENT_INITS[self.recurrent_init] if isinstance(self.recurrent_init, str)
-                      else self.recurrent_init)
+    recurrent_init = self.recurrent_init
+    if isinstance(recurrent_init, str):
+      recurrent_init = initializers.spectral_radius(
+          self.spectral_radius, num_connections=RECURRENT_CONNECTIONS[recurrent_init])
     w_hh = self.param("W_hh", recurrent_init, (self.hidden, self.hidden), dtype)
     b_h = self.param("b_h", nn.initializers.zeros_init(), (self.hidden,), dtype)
     w_hy = self.param("W_hy", self.output_init, (self.hidden, self.num_outputs), dtype)

@@ -13,7 +13,7 @@ import ml_collections
 from mominit import losses
 from mominit.problems.base import Problem
 
-AXES = ("input_scale",)  # the problem's own sweep axes (per-member hyper-parameters)
+AXES = ("input_scale", "spectral_radius")  # the problem's own sweep axes (per member)
 
 
 def add_defaults(c: ml_collections.ConfigDict) -> None:
@@ -22,6 +22,8 @@ def add_defaults(c: ml_collections.ConfigDict) -> None:
   c.sweep.mu_max = (0.0, 0.9, 0.98, 0.995)
   c.sweep.learning_rate = (1e-3, 1e-4, 1e-5, 1e-6)
   c.sweep.input_scale = (0.0,)  # 0 = the task's Table 4 default
+  c.sweep.spectral_radius = (0.0,)  # 0 = Table 4's 1.1 (the section 4 study sweeps it)
+  c.recurrent_init = "sparse"  # Table 4's W_hh; "dense" is every entry N(0, 1) before the rescale
   c.task = "addition"
   c.task_kwargs = ml_collections.ConfigDict({"T": 80})
   c.center = True
@@ -37,8 +39,12 @@ def validate(config: ml_collections.ConfigDict) -> None:
   """Raises ValueError for unknown task names or arguments, and for a run no longer than its
   warm phase with several mu_0 (every member would train at ``warm_mu`` throughout, so they
   would be the same run); warns for such a run with one mu_0."""
+  from mominit import models  # pylint: disable=import-outside-toplevel
   from mominit import tasks  # pylint: disable=import-outside-toplevel
   tasks.make(config.task, **dict(config.task_kwargs))
+  if config.recurrent_init not in models.rnn.RECURRENT_INITS:
+    raise ValueError(f"config.recurrent_init: unknown {config.recurrent_init!r}; valid: "
+                     f"{sorted(models.rnn.RECURRENT_INITS)}")
   if config.momentum_schedule == "warm" and int(config.warm_steps) >= int(config.steps):
     mus = sorted({float(m) for m in config.sweep.mu_max if float(m) > 0})
     text = (f"config.warm_steps={config.warm_steps} >= config.steps={config.steps}: every "
@@ -61,19 +67,22 @@ def make(config, data=None) -> Problem:
   seq_loss = losses.masked_softmax_cross_entropy if softmax else losses.masked_squared_error
   zero_one = losses.symbol_zero_one if softmax else losses.real_zero_one
 
-  def make_model(input_scale):
+  def make_model(input_scale, spectral_radius):
     return models.TanhRNN(hidden=config.hidden, num_outputs=task.num_outputs,
                           readout=task.readout, input_scale=input_scale,
-                          output_bias=task.output_bias)
+                          recurrent_init=config.recurrent_init,
+                          spectral_radius=spectral_radius, output_bias=task.output_bias)
 
-  apply_model = make_model(1.0).apply  # the input scale only matters at initialisation
+  apply_model = make_model(1.0, 1.0).apply  # the scales only matter at initialisation
 
   def init_params(key, hp, data):
     del data
-    # input_scale 0 in the sweep means "the task's Table 4 default".
+    # 0 in the sweep means Table 4's value: the task's input scale, spectral radius 1.1.
     scale = jnp.where(hp["input_scale"] > 0, hp["input_scale"], task.input_scale)
+    radius = jnp.where(hp["spectral_radius"] > 0, hp["spectral_radius"],
+                       models.rnn.SPECTRAL_RADIUS)
     dummy = jnp.zeros((1, task.max_len, task.num_inputs), jnp.float32)
-    return make_model(scale).init(key, dummy)["params"]
+    return make_model(scale, radius).init(key, dummy)["params"]
 
   def init_data(key, hp, data):
     del key, hp, data
