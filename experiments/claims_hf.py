@@ -23,16 +23,24 @@ QUAD_TOL = 1e-3  # HF quadratic: differences below 0.1% of |q*| do not count
 NAG_CLOSE = 0.5  # "NAG is close": at half the iterations NAG reached >= half of CG's progress
 
 
+BUDGETS = {"evals": ("error_at_equal_evals", "equal evaluations"),
+           "time": ("error_at_equal_time", "equal wall time"),
+           "final": ("final_error", "final errors (each method its full length)")}
+
+
 def _errors(rows: pd.DataFrame, variant: str) -> dict:
-  """{"evals": error at equal evaluations, "time": at equal wall time} of one method (NaN, a
-  diverged run, counts as +inf); empty if not run."""
+  """{"evals": error at equal evaluations, "time": at equal wall time} of one method, or
+  {"final": its final error} where the preset compares at final errors (`compared_at` "final",
+  the paper preset: every method ran its own full length). NaN, a diverged run, counts as +inf;
+  empty if not run."""
   row = rows[rows["variant"] == variant] if "variant" in rows.columns else rows.iloc[:0]
   if row.empty:
     return {}
   row = row.iloc[0]
+  final = row.get("compared_at", "budget") == "final"
   out = {}
-  for axis, column in (("evals", "error_at_equal_evals"), ("time", "error_at_equal_time")):
-    x = float(row[column])
+  for axis in (("final",) if final else ("evals", "time")):
+    x = float(row[BUDGETS[axis][0]])
     out[axis] = x if math.isfinite(x) else math.inf
   return out
 
@@ -43,7 +51,8 @@ def _paired(results, candidate, reference, pass_below, fail_above, pass_why, fai
   candidate <= pass_below x reference, FAIL if >= fail_above x; both only when one of the two
   is trained; INCONCLUSIVE otherwise."""
   rule = (f"HF study on CURVES (one run per method, same initial parameters and data): "
-          f"{subject}, at equal gradient + curvature evaluations and at equal wall time. Per "
+          f"{subject}, at equal gradient + curvature evaluations and at equal wall time (at "
+          f"the final errors where the preset runs every method its full length). Per "
           f"budget, when at least one of the two got below {TRAINED} x the mean-image error: "
           f"PASS if the first's error <= {pass_below:g} x the second's, FAIL if >= "
           f"{fail_above:g} x; INCONCLUSIVE otherwise, when neither is trained, or when the "
@@ -55,10 +64,12 @@ def _paired(results, candidate, reference, pass_below, fail_above, pass_why, fai
   comparisons = []
   if not cand or not ref:
     return rule, comparisons
-  for axis in ("evals", "time"):
+  for axis in cand:
+    if axis not in ref:
+      continue
     a, b = cand[axis], ref[axis]
     ratio = a / b if math.isfinite(a) and b > 0 else math.inf
-    entry = {"budget": "equal evaluations" if axis == "evals" else "equal wall time",
+    entry = {"budget": BUDGETS[axis][1],
              candidate: v.num(a), reference: v.num(b), "baseline": v.num(base),
              "ratio": v.num(ratio)}
     if not math.isfinite(base) or math.isnan(ratio) or math.isinf(b):

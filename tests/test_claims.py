@@ -578,6 +578,19 @@ class TestHessianFreeGates:
     out = claims.nag_comparable_to_hf(hf_rows({"nag": "diverged", "hf": (10.0, 10.0)}))
     assert out["verdict"] == claims.FAIL
 
+  def test_paper_scale_rows_are_judged_at_their_final_errors(self):
+    """compared_at "final" (the paper preset): only the final errors count, whatever the
+    budget columns say."""
+    rows = hf_rows({"nag": (30.0, 30.0), "hf": (HF_STAR,) * 2})
+    rows["compared_at"] = "final"
+    rows["final_error"] = [BEST_NAG, HF_STAR]
+    out = claims.nag_comparable_to_hf(rows)
+    assert out["verdict"] == claims.PASS
+    assert [c["budget"] for c in out["numbers"]] == [
+        "final errors (each method its full length)"]
+    rows["final_error"] = [HF_STAR * 2, HF_STAR]
+    assert claims.nag_comparable_to_hf(rows)["verdict"] == claims.FAIL
+
   def test_not_run(self):
     for check in claims_hf_checks():
       out = check(table1())
