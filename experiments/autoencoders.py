@@ -28,6 +28,7 @@ from experiments import paper_values
 from experiments import populations
 from experiments import presets
 from experiments import report
+from experiments import report_notes
 
 CELL = ("problem", "rule", "mu_max")
 NAMES = {"curves": "CURVES", "mnist": "MNIST", "faces": "FACES"}
@@ -72,6 +73,12 @@ def run(workdir, preset="quick", data_dir: Optional[str] = None, progress: bool 
     frames.append(populations.run(config, workdirs[dataset], "table1", dataset, base,
                                   data=data, init="sparse"))
     twins += _twins(section, config, workdir, dataset, base, data)
+    # Which data (claims that compare with the paper's own runs need the original files).
+    source = ("generated" if dataset == "curves" and report_notes.curves_generated(data_dir)
+              else "file")
+    for frame in [frames[-1]] + twins:
+      if "data" not in frame:
+        frame["data"] = source
   results = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
   figures = []
   if not results.empty:

@@ -562,6 +562,18 @@ class TestNotTrainedEnough:
     assert out["verdict"] == claims.INCONCLUSIVE
 
 
+def test_hf_gap_on_generated_curves_is_inconclusive():
+  """The paper's HF ran on digs3pts_1.mat: generated CURVES rows cannot be held against it,
+  while MNIST (files) still is."""
+  rows = hf_gap().copy()
+  assert claims.momentum_closes_gap_to_hf(rows)["verdict"] == claims.PASS
+  rows["data"] = np.where(rows["problem"] == "curves", "generated", "file")
+  out = claims.momentum_closes_gap_to_hf(rows)
+  by = {c["problem"]: c for c in out["numbers"]}
+  assert by["curves"]["outcome"] == claims.INCONCLUSIVE and "digs3pts_1.mat" in by["curves"]["why"]
+  assert by["mnist"]["outcome"] == claims.PASS
+
+
 class TestHessianFreeGates:
   # BASE 27.6: "trained" below 13.8. Both methods between 0.5 and 0.9 x BASE: neither PASS
   # nor FAIL (the gates are symmetric).
