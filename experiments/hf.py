@@ -10,25 +10,26 @@ the same initial parameters for every method):
 - "HF, no warm start": the same with decay 0 (CG from zero every update);
 - "HF, momentum-like": only a few CG steps per update (the warm-start decay acts as mu);
 - "HF, 1 CG step": the NAG-like limit (`mominit.hf.nag_like_step` plus the line search);
-- "NAG": `mominit.nag` with the paper's autoencoder schedule (mu_max 0.99), minibatches of 200,
-  each learning rate of a small grid run separately, the best (lowest final error) reported.
+- "NAG": the engine (`mominit.train.train_and_evaluate`, `experiments.hf_nag`): NAG with the
+  paper's autoencoder schedule (mu_max 0.99), minibatches of 200 from per-epoch permutations,
+  one population over a small grid of learning rates, the best (lowest error) reported.
 
 Every HF variant shares one compiled step (decay and the CG cap are traced). The main "HF" run
 does `steps` updates and fixes the two budgets: E, its number of gradient-and-curvature case
 evaluations (cases in gradients + cases in GN-vector products + cases in the per-case gradients
 of the preconditioner), and T, its optimizer wall time (compilation and evaluation excluded).
-Every other method runs until it has used both E and T (or a cap of updates), and the table reads
-each curve at E and at T. Forward-only loss evaluations (CG backtracking, line search) are not in
+Every other HF variant runs until it has used both E and T (or a cap of updates); the NAG arm's
+length is fixed before its run to cover both (`experiments.hf_nag.budget_steps`); the table
+reads each curve at E and at T. Forward-only loss evaluations (CG backtracking, line search) are not in
 E; they are reported separately (and they are in the wall time). The error reported is the
 paper's: the training-set squared reconstruction error (sum over pixels, mean over cases) at
 theta, on the whole training subset.
 
-The appendix experiment: the quadratic HF builds at update steps // 2 of the main run
-(q(p) = g^T p + 1/2 p^T (G + lambda I) p, g on the gradient batch, G on the curvature batch, the
-damping lambda of that update) is minimised from zero by CG (plain and with Martens'
-preconditioner) and by NAG on the quadratic (step size 1/L, L the largest eigenvalue by power
-iteration, constant mu from a grid); the figure shows q against iterations (one curvature-vector
-product each; NAG's extra product to report q(x_t) is not counted).
+The appendix experiment (`experiments.hf_quadratic`): the quadratic HF builds at update
+steps // 2 of the main run is minimised from zero by CG (plain and with Martens'
+preconditioner) and by NAG on the quadratic; the figure shows q against iterations (one
+curvature-vector product each; NAG's extra product to report q(x_t) is not counted). Tables
+and figures: `experiments.hf_report`.
 
 Writes DIR/hf_table.md, DIR/hf_curves.png, DIR/hf_quadratic.png and DIR/hf.json.
 
@@ -54,21 +55,20 @@ import time
 from typing import Any
 
 import jax
-from jax.flatten_util import ravel_pytree
 import jax.numpy as jnp
 import numpy as np
-import optax
-import pandas as pd
 
 from configs import hf as hf_config
 from experiments import argtypes
 from experiments import cli
+from experiments import hf_nag
+from experiments import hf_report
 from experiments import host
 from experiments import populations
-import mominit
+from experiments.hf_quadratic import quadratic_experiment
+from experiments.hf_report import read_at, results_frame  # pylint: disable=unused-import
 from mominit import hf
 from mominit import losses
-from mominit import schedules
 from mominit.data import curves
 from mominit.models import AUTOENCODER_SIZES, autoencoder_from_sizes
 
@@ -212,158 +212,6 @@ def _run_hf(name, hp, cfg, params0, data, compiled, evaluate, budget, rng, captu
   return rec, captured
 
 
-def _run_nag(lr, cfg, params0, data, nag_chunk_fn, evaluate, budget, rng):
-  """Runs NAG with learning rate `lr` until both budgets are used; returns records."""
-  n, b = cfg["num_train"], cfg["nag_batch"]
-  evaluate_theta = jax.jit(lambda p, s: evaluate(mominit.theta(p, s)))
-  opt = _nag(lr, cfg["nag_mu_max"])
-  opt_state = opt.init(params0)
-  params = params0
-  err, ce = evaluate(params)
-  rec = dict(updates=[0], evals=[0], loss_evals=[0], seconds=[0.], train_error=[float(err)],
-             train_ce=[float(ce)], lr=lr)
-  chunk = cfg["nag_chunk"]
-  # compare="final": NAG runs its own length (`nag_steps`) instead of HF's budgets.
-  max_updates = (cfg["nag_steps"] if budget is None
-                 else int(np.ceil(budget[0] / b)) * cfg["max_updates_factor"])
-  t = 0
-  while t < max_updates:
-    idx = jnp.asarray(np.stack([rng.permutation(n)[:b] for _ in range(chunk)]))
-    start = time.perf_counter()
-    params, opt_state = nag_chunk_fn(jnp.float32(lr), params, opt_state, data, idx)
-    jax.block_until_ready(params)
-    elapsed = time.perf_counter() - start
-    t += chunk
-    err, ce = evaluate_theta(params, opt_state)
-    rec["updates"].append(t)
-    rec["evals"].append(t * b)
-    rec["loss_evals"].append(0)
-    rec["seconds"].append(rec["seconds"][-1] + elapsed)
-    rec["train_error"].append(float(err))
-    rec["train_ce"].append(float(ce))
-    if budget is not None and rec["evals"][-1] >= budget[0] and rec["seconds"][-1] >= budget[1]:
-      break
-  print(f"  NAG lr={lr}: {t} updates, error {rec['train_error'][-1]:.3f}, "
-        f"{rec['seconds'][-1]:.1f} s", flush=True)
-  return rec
-
-
-def _nag(lr, mu_max):
-  return mominit.nag(lr, schedules.sutskever_momentum(mu_max))
-
-
-def _read_at(rec, axis, x):
-  """Training error of the last record with rec[axis] <= x."""
-  xs = np.asarray(rec[axis])
-  i = int(np.searchsorted(xs, x, side="right")) - 1
-  return rec["train_error"][max(i, 0)]
-
-
-def _quadratic_experiment(cfg, apply_fn, data, captured):
-  """CG (plain, preconditioned) and NAG from zero on the captured HF quadratic."""
-  params, lam = captured["params"], captured["damping"]
-  flat, unravel = ravel_pytree(params)
-  flat_apply = lambda w, x: apply_fn(unravel(w), x)
-  iters = cfg["quad_iters"]
-
-  @jax.jit
-  def build_and_solve(flat, lam, gx, cx):
-    gbatch, cbatch = (gx, gx), (cx, cx)
-    g = jax.grad(lambda w: hf.objective(flat_apply, LOSS, w, gbatch))(flat)
-    gn = hf.gauss_newton_matvec(flat_apply, LOSS, flat, cbatch)
-    a = lambda v: gn(v) + lam * v
-    fisher = hf.empirical_fisher_diagonal(flat_apply, LOSS, flat, cbatch)
-    precond = (fisher + lam)**0.75
-    zero = jnp.zeros_like(flat)
-    # Plain and preconditioned CG as one vmapped loop (M = 1 is plain CG): one compilation.
-    phis = jax.vmap(lambda m: hf.pcg(a, g, zero, precond=m, max_iters=iters, eps=0.).phi)(
-        jnp.stack([jnp.ones_like(precond), precond]))
-    # Largest eigenvalue of A by power iteration, for NAG's step size 1/L.
-    v0 = jax.random.normal(jax.random.key(0), flat.shape, flat.dtype)
-
-    def power(v, _):
-      w = a(v)
-      return w / jnp.linalg.norm(w), None
-
-    v, _ = jax.lax.scan(power, v0 / jnp.linalg.norm(v0), None, length=cfg["power_iters"])
-    top = jnp.vdot(v, a(v))
-    q = lambda x: 0.5 * jnp.vdot(x, a(x)) + jnp.vdot(g, x)
-
-    def nag(mu):
-      # v_{t+1} = mu v_t - eps grad q(x_t + mu v_t), x_{t+1} = x_t + v_{t+1} (docs/paper.md sec. 1).
-      def body(carry, _):
-        x, vel = carry
-        vel = mu * vel - (a(x + mu * vel) + g) / top
-        x = x + vel
-        return (x, vel), q(x)
-      _, qs = jax.lax.scan(body, (zero, zero), None, length=iters)
-      return jnp.concatenate([jnp.zeros([1], qs.dtype), qs])
-
-    nag_q = jax.lax.map(nag, jnp.asarray(cfg["quad_mus"], flat.dtype))
-    return dict(cg=phis[0], pcg=phis[1], nag=nag_q, top=top)
-
-  out = jax.device_get(build_and_solve(flat, lam, data[captured["gidx"]],
-                                      data[captured["cidx"]]))
-  # q*: the lowest value any solver reached (float32: differences below ~1e-6 |q*| are noise).
-  q_ref = float(min(out["cg"].min(), out["pcg"].min(), out["nag"].min()))
-  return dict(
-      iterations=list(range(iters + 1)), damping=float(lam), top_eigenvalue=float(out["top"]),
-      q_reference=q_ref, cg=out["cg"].tolist(), pcg=out["pcg"].tolist(),
-      nag={str(mu): q.tolist() for mu, q in zip(cfg["quad_mus"], out["nag"])})
-
-
-def _plot_curves(workdir, records, budget):
-  import matplotlib
-  matplotlib.use("Agg")
-  import matplotlib.pyplot as plt
-  fig, axes = plt.subplots(1, 2, figsize=(12, 4.5))
-  for name, rec in records.items():
-    for ax, key, scale in ((axes[0], "evals", 1e-6), (axes[1], "seconds", 1.)):
-      ax.plot(np.asarray(rec[key]) * scale, rec["train_error"], label=name,
-              marker="o" if len(rec[key]) < 30 else None, markersize=3)
-  axes[0].axvline(budget[0] * 1e-6, color="gray", ls=":", lw=1)
-  axes[1].axvline(budget[1], color="gray", ls=":", lw=1)
-  axes[0].set_xlabel("gradient + curvature case-evaluations (millions)")
-  axes[1].set_xlabel("optimizer wall time (s)")
-  for ax in axes:
-    ax.set_ylabel("train squared error")
-    ax.set_yscale("log")
-    ax.grid(alpha=0.3)
-  axes[0].legend(fontsize=8)
-  axes[0].set_title("CURVES: equal gradient + curvature evaluations")
-  axes[1].set_title("CURVES: equal wall time")
-  fig.tight_layout()
-  fig.savefig(workdir / "hf_curves.png", dpi=110)
-  plt.close(fig)
-
-
-def _plot_quadratic(workdir, quad):
-  import matplotlib
-  matplotlib.use("Agg")
-  import matplotlib.pyplot as plt
-  fig, axes = plt.subplots(1, 2, figsize=(12, 4.5))
-  it = quad["iterations"]
-  curves_ = {"CG": quad["cg"], "CG, Martens preconditioner": quad["pcg"]}
-  curves_.update({f"NAG, mu={mu}": q for mu, q in quad["nag"].items()})
-  ref = quad["q_reference"]
-  for name, q in curves_.items():
-    style = "-" if name.startswith("CG") else "--"
-    axes[0].plot(it, q, style, label=name)
-    gap = np.maximum(np.asarray(q) - ref, 1e-7 * abs(ref))
-    axes[1].plot(it, gap, style, label=name)
-  axes[0].set_ylabel("q(p) (quadratic model, q(0) = 0)")
-  axes[1].set_ylabel("q(p) - q*  (q*: lowest q reached; floor 1e-7 |q*|)")
-  axes[1].set_yscale("log")
-  for ax in axes:
-    ax.set_xlabel("iteration (from p = 0)")
-    ax.grid(alpha=0.3)
-  axes[0].legend(fontsize=8)
-  fig.suptitle(f"HF quadratic from the middle of a CURVES run (lambda = {quad['damping']:.3g})")
-  fig.tight_layout()
-  fig.savefig(workdir / "hf_quadratic.png", dpi=110)
-  plt.close(fig)
-
-
 def run(workdir, preset: str = "tiny", steps: int | None = None,
         data_dir: str | None = None, sizes: dict[str, Any] | None = None) -> dict:
   """Runs the HF experiment and writes the table, the two figures and hf.json to `workdir`.
@@ -410,10 +258,10 @@ def run(workdir, preset: str = "tiny", steps: int | None = None,
     data_np = curves.generate(cfg["num_train"], 0, cfg["seed"]).train
   data = jnp.asarray(data_np)
   baseline = populations.mean_image_error(data_np)
-  model = autoencoder_from_sizes(cfg["sizes"], output="logistic", init="sparse")
-  apply_fn = lambda p, x: model.apply(p, x)
-  # Jitted: the sparse initializer run eagerly compiles hundreds of small ops.
-  params0 = jax.jit(model.init)(jax.random.key(cfg["seed"]), data[:1])
+  model = autoencoder_from_sizes(cfg["sizes"], output="logistic")
+  apply_fn = lambda p, x: model.apply({"params": p}, x)
+  # Every method starts from the engine NAG member's initial parameters (hf_nag).
+  params0, nag_problem = hf_nag.initial_params(cfg, data_np)
   evaluate = _train_error_fn(apply_fn, data)
   # The objective HF minimises is the project's training loss.
   check = jax.jit(lambda p, x: (hf.objective(apply_fn, LOSS, p, (x, x)),
@@ -434,20 +282,6 @@ def run(workdir, preset: str = "tiny", steps: int | None = None,
   def hf_init(hp, params):
     return make(hp).init(params)
 
-  @jax.jit
-  def nag_chunk(lr, params, opt_state, data, idx):
-    opt = _nag(lr, cfg["nag_mu_max"])
-
-    def body(carry, rows):
-      params, opt_state = carry
-      x = data[rows]
-      grads = jax.grad(lambda p: losses.sigmoid_cross_entropy(apply_fn(p, x), x))(params)
-      updates, opt_state = opt.update(grads, opt_state, params)
-      return (optax.apply_updates(params, updates), opt_state), None
-
-    (params, opt_state), _ = jax.lax.scan(body, (params, opt_state), idx)
-    return params, opt_state
-
   # Compile up front so the timed loops measure optimization only.
   t0 = time.perf_counter()
   variants = _hf_variants(cfg)
@@ -458,10 +292,6 @@ def run(workdir, preset: str = "tiny", steps: int | None = None,
   compiled = dict(init=hf_init,
                   step=hf_step.lower(hp0, hf_init(hp0, params0), params0, data, gidx0,
                                      cidx0).compile())
-  nag_state0 = _nag(0.01, cfg["nag_mu_max"]).init(params0)
-  nag_compiled = nag_chunk.lower(jnp.float32(0.01), params0, nag_state0, data,
-                                 jnp.zeros((cfg["nag_chunk"], cfg["nag_batch"]),
-                                           jnp.int32)).compile()
   compile_seconds = time.perf_counter() - t0
   phase("compile")
   print(f"compiled in {compile_seconds:.1f} s", flush=True)
@@ -480,16 +310,17 @@ def run(workdir, preset: str = "tiny", steps: int | None = None,
       records[name], _ = _run_hf(name, hp, cfg, params0, data, compiled, evaluate,
                                  None if final else budget, np.random.default_rng(rng_seed))
   phase("HF runs")
-  print("NAG runs:", flush=True)
-  nag_runs = [_run_nag(lr, cfg, params0, data, nag_compiled, evaluate, None if final else budget,
-                       np.random.default_rng(rng_seed)) for lr in cfg["nag_lrs"]]
+  print("NAG runs (the engine):", flush=True)
+  nag_steps = hf_nag.budget_steps(cfg, None if final else budget, hf_nag.seconds_per_update(
+      nag_problem, params0, data_np, cfg["nag_batch"]))
+  nag_runs = hf_nag.run(cfg, data_np, nag_steps, eval_seconds=_timed(evaluate, params0))
   best = min(nag_runs, key=lambda r: (r["train_error"][-1] if final
-                                      else _read_at(r, "evals", budget[0])))
+                                      else read_at(r, "evals", budget[0])))
   records[f"NAG (lr={best['lr']})"] = best
 
   phase("NAG runs")
   print("quadratic experiment:", flush=True)
-  quad = _quadratic_experiment(cfg, apply_fn, data, captured)
+  quad = quadratic_experiment(cfg, apply_fn, data, captured)
   phase("quadratic experiment")
 
   rows = []
@@ -497,14 +328,14 @@ def run(workdir, preset: str = "tiny", steps: int | None = None,
     rows.append(dict(
         method=name, variant=VARIANTS.get(name, "nag"), updates=rec["updates"][-1],
         evals=rec["evals"][-1], loss_evals=rec["loss_evals"][-1], seconds=rec["seconds"][-1],
-        error_at_equal_evals=_read_at(rec, "evals", budget[0]),
-        error_at_equal_time=_read_at(rec, "seconds", budget[1]),
+        error_at_equal_evals=read_at(rec, "evals", budget[0]),
+        error_at_equal_time=read_at(rec, "seconds", budget[1]),
         final_error=rec["train_error"][-1],
         mean_cg_iters=float(np.mean(rec["cg_iters"])) if "cg_iters" in rec else None,
         learning_rate=rec.get("lr"), compared_at="final" if final else "budget"))
-  _write_table(workdir, cfg, preset, rows, budget, records, quad, baseline)
-  _plot_curves(workdir, records, budget)
-  _plot_quadratic(workdir, quad)
+  hf_report.write_table(workdir, cfg, preset, rows, budget, records, quad, baseline, BACKTRACK)
+  hf_report.plot_curves(workdir, records, budget)
+  hf_report.plot_quadratic(workdir, quad)
   phase("table and plots")
   result = dict(
       preset=preset, config={k: (list(v) if isinstance(v, tuple) else v) for k, v in cfg.items()},
@@ -520,78 +351,14 @@ def run(workdir, preset: str = "tiny", steps: int | None = None,
   return result
 
 
-def results_frame(result: dict) -> pd.DataFrame:
-  """The rows `experiments.claims` checks, from the dict `run` returns (or hf.json).
-
-  Returns:
-    A DataFrame with one row per method (experiment "hf": variant "hf", "hf_no_warm_start",
-    "hf_momentum_like", "hf_1cg" or "nag"; errors at equal evaluations E, at equal wall time T
-    and at the end; `compared_at`: "budget" or "final", which of them the preset compares; the
-    mean-image error of the training subset as `baseline`) and one row per
-    solver of the appendix quadratic (experiment "hf_quadratic": solver "cg", "pcg" or "nag",
-    NAG's mu, q after 10 iterations, after half and after all of them, and q*).
-  """
-  common = dict(preset=result["preset"], baseline=result["baseline"],
-                initial_error=result["initial_error"], steps=result["config"]["hf_steps"])
-  rows = [dict(experiment="hf", **common, **{k: r[k] for k in (
-      "method", "variant", "updates", "evals", "seconds", "mean_cg_iters", "learning_rate",
-      "error_at_equal_evals", "error_at_equal_time", "final_error")},
-                compared_at=r.get("compared_at", "budget"))
-          for r in result["table"]]
-  quad = result["quadratic"]
-  it = len(quad["cg"]) - 1
-  solvers = [("cg", None, quad["cg"]), ("pcg", None, quad["pcg"])] + [
-      ("nag", float(mu), q) for mu, q in quad["nag"].items()]
-  for solver, mu, q in solvers:
-    rows.append(dict(experiment="hf_quadratic", preset=result["preset"], solver=solver, mu=mu,
-                     iterations=it, q_10=q[min(10, it)], q_half=q[it // 2], q_final=q[it],
-                     q_reference=quad["q_reference"]))
-  return pd.DataFrame(rows)
-
-
-def _write_table(workdir, cfg, preset, rows, budget, records, quad, baseline):
-  lines = [
-      f"# HF vs NAG on CURVES ({preset} preset)", "",
-      f"{cfg['num_train']} training cases, autoencoder {'-'.join(map(str, cfg['sizes']))} "
-      f"(logistic output, cross-entropy), SI init. HF: gradient batch {cfg['grad_batch']}, "
-      f"curvature batch {cfg['curv_batch']}, at most {cfg['max_cg']} CG steps "
-      f"({cfg['momentum_like_cg']} for the momentum-like variant), CG backtracking "
-      f"\"{BACKTRACK}\". NAG: batch "
-      f"{cfg['nag_batch']}, mu_max {cfg['nag_mu_max']}, best of lr {list(cfg['nag_lrs'])}.",
-      "",
-      ("Compared at final errors: every method ran its own full length (HF "
-       f"{cfg['hf_steps']} updates, NAG {cfg.get('nag_steps')} updates); the budgets below are "
-       "for the record. " if cfg.get("compare") == "final" else "") +
-      f"Budgets set by the main HF run ({records['HF']['updates'][-1]} updates): "
-      f"E = {budget[0] / 1e6:.3f} M gradient + curvature case-evaluations, "
-      f"T = {budget[1]:.2f} s optimizer wall time. Error = training squared reconstruction "
-      "error (sum over pixels, mean over cases) at theta; outputting the mean training image "
-      f"scores {baseline:.3f}.", "",
-      "| method | updates | grad+curv evals (M) | loss-only evals (M) | wall (s) | mean CG iters "
-      "| error at E | error at T | final error |",
-      "|---|---|---|---|---|---|---|---|---|"]
-  for r in rows:
-    cg = "" if r["mean_cg_iters"] is None else f"{r['mean_cg_iters']:.1f}"
-    lines.append(
-        f"| {r['method']} | {r['updates']} | {r['evals'] / 1e6:.3f} | "
-        f"{r['loss_evals'] / 1e6:.3f} | {r['seconds']:.2f} | {cg} | "
-        f"{r['error_at_equal_evals']:.3f} | {r['error_at_equal_time']:.3f} | "
-        f"{r['final_error']:.3f} |")
-  it = len(quad["cg"]) - 1
-  nag_final = {mu: q[-1] for mu, q in quad["nag"].items()}
-  best_mu = min(nag_final, key=nag_final.get)
-  lines += [
-      "", f"## CG vs NAG on the HF quadratic of update {cfg['hf_steps'] // 2}", "",
-      f"lambda = {quad['damping']:.4g}, largest eigenvalue of G + lambda I = "
-      f"{quad['top_eigenvalue']:.4g} (NAG step 1/L). q after {it} iterations from zero "
-      f"(q* ~ {quad['q_reference']:.5g}):", "",
-      "| solver | q after 10 | q after " + str(it // 2) + f" | q after {it} |", "|---|---|---|---|"]
-  solvers = {"CG": quad["cg"], "CG, Martens preconditioner": quad["pcg"]}
-  solvers.update({f"NAG, mu={mu}" + (" (best)" if mu == best_mu else ""): q
-                  for mu, q in quad["nag"].items()})
-  for name, q in solvers.items():
-    lines.append(f"| {name} | {q[min(10, it)]:.5g} | {q[it // 2]:.5g} | {q[it]:.5g} |")
-  (workdir / "hf_table.md").write_text("\n".join(lines) + "\n")
+def _timed(fn, *args, repeats=3) -> float:
+  """Median seconds of fn(*args) (compiled already), for the NAG arm's evaluation cost."""
+  times = []
+  for _ in range(repeats):
+    t0 = time.perf_counter()
+    jax.block_until_ready(fn(*args))
+    times.append(time.perf_counter() - t0)
+  return float(np.median(times))
 
 
 def train_and_evaluate(config, workdir) -> dict:

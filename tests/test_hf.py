@@ -580,3 +580,61 @@ def test_hf_paper_preset_and_hybrid_schedules_match_the_paper():
   assert mnist["final_error"] == 0.69 and mnist["phases"][1]["error_after"] == 0.81
   assert sum(p["cg_steps"] for p in mnist["phases"]) == 375_000
   assert {p["l2"] for p in mnist["phases"]} == {1e-5}
+
+
+def test_hf_study_nag_arm_is_the_engine_and_equals_the_old_loop():
+  """The NAG arm trained by the engine (experiments.hf_nag) equals the study's former loop,
+  written out here (mominit.nag with the paper's schedule, optax.apply_updates, error at theta),
+  on the engine's minibatches (per-epoch permutations) from the same initial parameters."""
+  import optax
+  import mominit
+  from mominit import schedules
+  from mominit.models import autoencoder_from_sizes
+  from mominit.problems.autoencoder import epoch_order
+  from experiments import hf_nag
+  rng = np.random.default_rng(0)
+  data = rng.random((48, 12)).astype(np.float32)
+  cfg = dict(sizes=(12, 6, 3), nag_batch=8, nag_chunk=4, nag_lrs=(0.05, 0.01), nag_mu_max=0.99,
+             seed=3, nag_steps=14, max_updates_factor=2)
+  steps = hf_nag.budget_steps(cfg, None, 1.)
+  assert steps == 14
+  recs = hf_nag.run(cfg, data, steps)
+  model = autoencoder_from_sizes((12, 6, 3), "logistic")
+  init = autoencoder_from_sizes((12, 6, 3), "logistic", init="sparse")
+  key = jax.random.PRNGKey(3)
+  params0 = init.init(jax.random.fold_in(key, 0), jnp.asarray(data[:1]))["params"]
+  np.testing.assert_array_equal(ravel_pytree(params0)[0],
+                                ravel_pytree(hf_nag.initial_params(cfg, data)[0])[0])
+  data_key = jax.random.fold_in(key, 1)
+  sq_error = lambda p: np.mean(np.sum(
+      (np.asarray(jax.nn.sigmoid(model.apply({"params": p}, data))) - data)**2, axis=1))
+  for lr, rec in zip(cfg["nag_lrs"], recs):
+    opt = mominit.nag(lr, schedules.sutskever_momentum(0.99))
+    params, state = params0, opt.init(params0)
+    want = [sq_error(params0)]
+    for t in range(steps):
+      order = np.asarray(epoch_order(data_key, t // 6, 48))  # 48 / 8 = 6 minibatches an epoch
+      x = jnp.asarray(data[order[(t % 6) * 8:(t % 6) * 8 + 8]])
+      grads = jax.grad(lambda p: jnp.mean(jnp.sum(
+          optax.sigmoid_binary_cross_entropy(model.apply({"params": p}, x), x), -1)))(params)
+      updates, state = opt.update(grads, state, params)
+      params = optax.apply_updates(params, updates)
+      if (t + 1) % 4 == 0 or t + 1 == steps:
+        want.append(sq_error(mominit.theta(params, state)))
+    assert rec["updates"] == [0, 4, 8, 12, 14] and rec["evals"] == [0, 32, 64, 96, 112]
+    np.testing.assert_allclose(rec["train_error"], want, rtol=2e-5)
+    assert want[-1] < 0.95 * want[0]  # it trained
+  # With a budget (E, T): enough updates for both, whole evaluation intervals, capped.
+  assert hf_nag.budget_steps(cfg, (100, 0.), 1.) == 16          # ceil(100 / 8) = 13 -> 16
+  assert hf_nag.budget_steps(cfg, (100, 18.), 1.) == 20          # 18 s at 1 s/update -> 20
+  assert hf_nag.budget_steps(cfg, (100, 30.), 1.) == 28          # 30, capped at 2 x 13 -> 28
+
+
+def test_engine_refuses_bad_encoder_sizes_naming_the_field():
+  from mominit import sweep
+  config = sweep.default_config("autoencoder")
+  assert config.encoder_sizes is None  # the paper's net; older config.json files stay valid
+  for bad in ((784,), (784, 0), (784, 2.5)):
+    config.encoder_sizes = bad
+    with pytest.raises(ValueError, match="config.encoder_sizes"):
+      sweep.validate_config(config)

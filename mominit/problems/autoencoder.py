@@ -28,6 +28,9 @@ def add_defaults(c: ml_collections.ConfigDict) -> None:
   c.num_test = 0         # likewise for the test set
   c.init = "sparse"      # sparse | gaussian | glorot_standard | glorot_normalized
   c.activation = "sigmoid"
+  # Encoder widths from the input to the code, e.g. (784, 100, 6) (the decoder mirrors them);
+  # None = the paper's net for the dataset. A None default keeps older config.json files valid.
+  c.encoder_sizes = ml_collections.config_dict.placeholder(tuple)
   c.batch_size = 200
   c.momentum_schedule = "sutskever"
   c.momentum_period = 250
@@ -53,6 +56,11 @@ def validate(config: ml_collections.ConfigDict) -> None:
     if not (np.isfinite(float(v)) and float(v) > 0):  # the models require > 0
       raise ValueError(f"config.sweep.init_scale: must be finite and > 0 for an autoencoder, "
                        f"got {v!r}")
+  sizes = config.get("encoder_sizes")
+  if sizes is not None and (len(sizes) < 2 or not all(
+      isinstance(s, (int, np.integer)) and not isinstance(s, bool) and s >= 1 for s in sizes)):
+    raise ValueError(f"config.encoder_sizes must be None or at least two positive ints, got "
+                     f"{sizes!r}")
   from mominit import data  # pylint: disable=import-outside-toplevel
   if config.dataset not in data.NAMES:
     raise ValueError(f"unknown dataset {config.dataset!r}; valid: {sorted(data.NAMES)}")
@@ -87,7 +95,9 @@ def make(config, data=None) -> Problem:
   from mominit import data as data_lib  # pylint: disable=import-outside-toplevel
   from mominit import models  # pylint: disable=import-outside-toplevel
   dataset = data if data is not None else data_lib.load(config.dataset, config.data_dir or None)
-  width = models.AUTOENCODER_SIZES[config.dataset][0]
+  sizes = tuple(config.get("encoder_sizes") or models.AUTOENCODER_SIZES[config.dataset])
+  output = models.AUTOENCODER_OUTPUTS[config.dataset]
+  width = sizes[0]
   for split, array in zip(("train", "test"), dataset):
     if np.ndim(array) != 2 or np.shape(array)[1] != width:
       raise ValueError(f"{config.dataset} {split} data must be [N, {width}], got shape "
@@ -106,11 +116,12 @@ def make(config, data=None) -> Problem:
   steps_per_epoch = n // batch_size
   logistic = models.AUTOENCODER_OUTPUTS[config.dataset] == "logistic"
   loss_fn = losses.sigmoid_cross_entropy if logistic else losses.squared_error
-  model = models.autoencoder(config.dataset, activation=config.activation)
+  model = models.autoencoder_from_sizes(sizes, output, activation=config.activation)
 
   def init_params(key, hp, data):
-    init_model = models.autoencoder(config.dataset, init=config.init,
-                                    init_scale=hp["init_scale"], activation=config.activation)
+    init_model = models.autoencoder_from_sizes(sizes, output, init=config.init,
+                                               init_scale=hp["init_scale"],
+                                               activation=config.activation)
     return init_model.init(key, data["train"][:1])["params"]
 
   def init_data(key, hp, data):
