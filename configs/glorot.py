@@ -9,7 +9,7 @@ is skipped, with the reason in the report).
 """
 from ml_collections import config_dict
 
-# Config argument -> the study's own preset (medium and paper as experiments/presets.py has them).
+# Config argument -> the study's own preset (medium and paper as configs/reproduce.py has them).
 SIZES = {"tiny": "tiny", "quick": "quick", "medium": "quick", "paper": "full", "full": "full"}
 
 

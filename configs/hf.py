@@ -8,7 +8,7 @@ the original CURVES `digs3pts_1.mat` (default: generated CURVES).
 """
 from ml_collections import config_dict
 
-# Config argument -> the study's own preset (medium as experiments/presets.py has it).
+# Config argument -> the study's own preset (medium as configs/reproduce.py has it).
 SIZES = {"tiny": "tiny", "quick": "quick", "medium": "quick", "paper": "paper"}
 
 

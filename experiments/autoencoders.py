@@ -1,9 +1,11 @@
 """Deep autoencoders: the paper's Table 1 (NAG vs CM vs SGD by mu_max) and Table 2 (the final
 low-momentum phase), through the population engine.
 
-`python -m experiments.autoencoders --workdir DIR --preset quick [--data_dir D]`
+`python -m experiments.autoencoders --workdir DIR --preset quick [--data_dir D]`, or one data
+set: `--config configs/autoencoder.py:curves,quick`, with `--config.FIELD=VALUE` overrides
+(`--preset quick` takes them too, for every data set).
 
-Every data set of the preset is one population (seed x rule x mu_max x learning rate) trained by
+Every data set of the plan is one population (seed x rule x mu_max x learning rate) trained by
 `mominit.train.train_and_evaluate` in `DIR/table1/<dataset>`. MNIST and FACES need their files
 in `--data_dir`; when they are missing the data set is skipped and the reason recorded. CURVES
 uses the real `digs3pts_1.mat` if `--data_dir` holds it, else the built-in generated set.
@@ -22,11 +24,13 @@ from typing import Optional
 
 import pandas as pd
 
+from configs import autoencoder as autoencoder_config
+from configs import reproduce as reproduce_config
 from experiments import argtypes
+from experiments import cli
 from experiments import host
 from experiments import paper_values
 from experiments import populations
-from experiments import presets
 from experiments import report
 from experiments import report_notes
 
@@ -36,14 +40,19 @@ NAMES = {"curves": "CURVES", "mnist": "MNIST", "faces": "FACES"}
 REFERENCE_COLUMNS = {"SGD_C": "SGD_C", "HF_dagger": "HF†", "HF_star": "HF*"}
 
 
-def run(workdir, preset="quick", data_dir: Optional[str] = None, progress: bool = True) -> dict:
-  """Trains the Table 1 populations of a preset and builds Tables 1 and 2.
+def run(workdir, preset="quick", data_dir: Optional[str] = None, progress: bool = True,
+        configs: Optional[dict] = None) -> dict:
+  """Trains the Table 1 populations of a plan (and its final-phase twins) and builds Tables 1
+  and 2.
 
   Args:
     workdir: output folder; each data set trains in `workdir/table1/<dataset>`.
-    preset: preset name or dict (`experiments.presets`).
+    preset: a size name or a plan (configs/reproduce.py's ConfigDict or a dict); with
+      `configs`, the plan whose `final_twins` also run (None: no twins).
     data_dir: folder with the MNIST / FACES (/ CURVES) files.
     progress: show the engine's progress bars.
+    configs: {dataset: engine config} to train instead of the plan's data sets (the command
+      line's `--config`).
 
   Returns:
     {"results": DataFrame (one row per member, columns experiment="table1" (or the label of
@@ -54,19 +63,20 @@ def run(workdir, preset="quick", data_dir: Optional[str] = None, progress: bool 
     config dict}}.
   """
   t0 = time.perf_counter()
-  section = presets.get(preset)["autoencoders"]
+  section = reproduce_config.plan(preset)["autoencoders"] if preset is not None else {}
+  given = configs or {d: autoencoder_config.from_plan(section, d, data_dir, progress)
+                      for d in section["datasets"]}
   workdir = pathlib.Path(workdir)
   frames, skipped, configs, workdirs, twins = [], {}, {}, {}, []
   unreadable = {}
-  for dataset in section["datasets"]:
+  for dataset, config in given.items():
     try:
-      data = populations.autoencoder_data(dataset, section["num_train"], section["num_test"],
-                                          data_dir)
+      data = populations.autoencoder_data(dataset, config.num_train, config.num_test,
+                                          data_dir or config.data_dir or None)
     except (ValueError, OSError) as e:  # DataError / MissingDataError: say why, go on.
       # An absent file skips its data set; one that is there but unreadable is a failure.
       (skipped if isinstance(e, FileNotFoundError) else unreadable)[dataset] = str(e)
       continue
-    config = presets.autoencoder_config(preset, dataset, data_dir, progress)
     configs[dataset] = config.to_dict()
     workdirs[dataset] = workdir / "table1" / dataset
     base = populations.mean_image_error(data.train)
@@ -99,8 +109,8 @@ def _twins(section, config, workdir, dataset, base, data) -> list:
     twin = copy.deepcopy(config)
     twin.final_steps = int(final_steps)
     twin.sweep.rule = ["nag"]
-    twin.sweep.mu_max = [m for m in section["mu_max"] if m > config.final_mu]
-    if not twin.sweep.mu_max or "nag" not in section["rules"]:
+    twin.sweep.mu_max = [m for m in config.sweep.mu_max if m > config.final_mu]
+    if not twin.sweep.mu_max or "nag" not in config.sweep.rule:
       continue
     frame = populations.run(twin, workdir / label / dataset, label, dataset, base, data=data,
                             init="sparse")
@@ -203,11 +213,32 @@ def main(argv=None) -> int:
   host.set_defaults()  # before jax starts a backend
   parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
   parser.add_argument("--workdir", required=True, help="Output folder.")
-  parser.add_argument("--preset", default="quick", choices=sorted(presets.PRESETS))
+  parser.add_argument("--config", default=None,
+                      help="configs/autoencoder.py:DATASET,SIZE: one data set (with SIZE, its "
+                           "final-phase twins of the plan too).")
+  parser.add_argument("--preset", default=None, choices=sorted(reproduce_config.SIZES),
+                      help="Every data set of that size (default quick).")
   parser.add_argument("--data_dir", default=None, type=argtypes.existing_dir,
                       help="Folder with MNIST / FACES files.")
-  args = parser.parse_args(sys.argv[1:] if argv is None else argv)
-  out = run(args.workdir, args.preset, args.data_dir)
+  overrides, rest = cli.split_overrides(sys.argv[1:] if argv is None else argv)
+  args = parser.parse_args(rest)
+  if args.config and args.preset:
+    cli.fail("give --config or --preset, not both")
+  if args.config:
+    dataset, _, size = args.config.partition(":")[2].partition(",")
+    specs = {dataset or "curves": args.config}
+  else:
+    size = args.preset or "quick"
+    specs = {d: f"{autoencoder_config.__file__}:{d},{size}"
+             for d in reproduce_config.plan(size)["autoencoders"]["datasets"]}
+  try:
+    configs = {d: cli.load_config(spec, overrides) for d, spec in specs.items()}
+  except ValueError as e:
+    cli.fail(e)
+  for config in configs.values():
+    config.data_dir = args.data_dir or config.data_dir
+    config.progress = True
+  out = run(args.workdir, size or None, args.data_dir, configs=configs)
   print("Table 1\n" + out["table1"] + "\n\nTable 2\n" + out["table2"])
   for dataset, reason in out["skipped"].items():
     print(f"skipped {dataset}: {reason}")

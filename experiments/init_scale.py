@@ -1,9 +1,11 @@
 """Initialization scale: the paper's Table 3 (sparse init times 1/4 ... 4) and the poorly scaled
 dense Gaussian N(0, 0.01^2) "bad initialization", through the population engine.
 
-`python -m experiments.init_scale --workdir DIR --preset quick [--data_dir D]`
+`python -m experiments.init_scale --workdir DIR --preset quick [--data_dir D]`, or one of the
+two populations: `--config configs/init_scale.py:sparse,quick` (or `gaussian,quick`), with
+`--config.FIELD=VALUE` overrides (`--preset quick` takes them too, for both).
 
-Two populations on the preset's data set (CURVES): `DIR/table3/<dataset>` sweeps the SI scale
+Two populations on the plan's data set (CURVES): `DIR/table3/<dataset>` sweeps the SI scale
 multiplier (a traced `init_scale`, so one compilation), `DIR/gaussian/<dataset>` trains the
 Gaussian init (another compilation: the init kind is static) with momentum. Each cell is the
 best learning rate (lowest mean final training error over seeds).
@@ -17,25 +19,34 @@ from typing import Optional
 import numpy as np
 import pandas as pd
 
+from configs import init_scale as init_scale_config
+from configs import reproduce as reproduce_config
 from experiments import argtypes
 from experiments import autoencoders
+from experiments import cli
 from experiments import host
 from experiments import paper_values
 from experiments import populations
-from experiments import presets
 from experiments import report
 
 SCALE_CELL = ("problem", "rule", "mu_max", "init_scale")
 
 
-def run(workdir, preset="quick", data_dir: Optional[str] = None, progress: bool = True) -> dict:
-  """Trains the Table 3 and Gaussian-init populations of a preset and builds Table 3.
+EXPERIMENTS = {"table3": "sparse", "gaussian": "gaussian"}  # experiment label -> init
+
+
+def run(workdir, preset="quick", data_dir: Optional[str] = None, progress: bool = True,
+        configs: Optional[dict] = None) -> dict:
+  """Trains the Table 3 and Gaussian-init populations of a plan and builds Table 3.
 
   Args:
     workdir: output folder.
-    preset: preset name or dict (`experiments.presets`).
+    preset: a size name, a plan (configs/reproduce.py's ConfigDict or a dict); None with
+      `configs`.
     data_dir: folder with the data files (CURVES falls back to the generated set).
     progress: show the engine's progress bars.
+    configs: {"table3" and / or "gaussian": engine config} to train instead of the plan's
+      (the command line's `--config`); they must share one data set.
 
   Returns:
     {"results": DataFrame (experiment "table3" and "gaussian" rows), "skipped": {name:
@@ -43,30 +54,32 @@ def run(workdir, preset="quick", data_dir: Optional[str] = None, progress: bool 
     {name: config dict}}.
   """
   t0 = time.perf_counter()
-  section = presets.get(preset)["init_scale"]
-  dataset = section["dataset"]
+  if configs is None:
+    section = reproduce_config.plan(preset)["init_scale"]
+    configs = {experiment: init_scale_config.from_plan(section, init, data_dir, progress)
+               for experiment, init in EXPERIMENTS.items()}
+  first = next(iter(configs.values()))
+  dataset = first.dataset
   workdir = pathlib.Path(workdir)
   try:
-    data = populations.autoencoder_data(dataset, section["num_train"], section["num_test"],
-                                        data_dir)
+    data = populations.autoencoder_data(dataset, first.num_train, first.num_test,
+                                        data_dir or first.data_dir or None)
   except (ValueError, OSError) as e:  # absent: skipped; present but unreadable: a failure
     kind = "skipped" if isinstance(e, FileNotFoundError) else "unreadable"
     return {"results": pd.DataFrame(), "skipped": {}, "unreadable": {}, kind: {dataset: str(e)},
             "table3": "(skipped)", "figures": [], "seconds": time.perf_counter() - t0,
             "configs": {}}
   baseline = populations.mean_image_error(data.train)
-  frames, configs, workdirs = [], {}, {}
-  for experiment, init in (("table3", "sparse"), ("gaussian", "gaussian")):
-    config = presets.init_scale_config(preset, init, data_dir, progress)
-    configs[experiment] = config.to_dict()
+  frames, workdirs = [], {}
+  for experiment, config in configs.items():
     workdirs[experiment] = workdir / experiment / dataset
     frames.append(populations.run(config, workdirs[experiment], experiment, dataset, baseline,
-                                  data=data, init=init))
+                                  data=data, init=EXPERIMENTS[experiment]))
   results = pd.concat(frames, ignore_index=True)
-  figures = [plot(results, workdirs, workdir / "table3_curves.png")]
+  figures = [plot(results, workdirs, workdir / "table3_curves.png")] if len(workdirs) == 2 else []
   return {"results": results, "skipped": {}, "unreadable": {}, "table3": table3(results),
-          "figures": figures,
-          "seconds": time.perf_counter() - t0, "configs": configs}
+          "figures": figures, "seconds": time.perf_counter() - t0,
+          "configs": {experiment: config.to_dict() for experiment, config in configs.items()}}
 
 
 def table3(results: pd.DataFrame) -> str:
@@ -159,11 +172,33 @@ def main(argv=None) -> int:
   host.set_defaults()  # before jax starts a backend
   parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
   parser.add_argument("--workdir", required=True, help="Output folder.")
-  parser.add_argument("--preset", default="quick", choices=sorted(presets.PRESETS))
+  parser.add_argument("--config", default=None,
+                      help="configs/init_scale.py:INIT,SIZE (INIT sparse or gaussian): one "
+                           "population.")
+  parser.add_argument("--preset", default=None, choices=sorted(reproduce_config.SIZES),
+                      help="Both populations of that size (default quick).")
   parser.add_argument("--data_dir", default=None, type=argtypes.existing_dir,
                       help="Folder with the data files.")
-  args = parser.parse_args(sys.argv[1:] if argv is None else argv)
-  out = run(args.workdir, args.preset, args.data_dir)
+  overrides, rest = cli.split_overrides(sys.argv[1:] if argv is None else argv)
+  args = parser.parse_args(rest)
+  if args.config and args.preset:
+    cli.fail("give --config or --preset, not both")
+  specs = [args.config] if args.config else [
+      f"{init_scale_config.__file__}:{init},{args.preset or 'quick'}"
+      for init in EXPERIMENTS.values()]
+  labels = {init: experiment for experiment, init in EXPERIMENTS.items()}
+  configs = {}
+  for spec in specs:
+    try:
+      config = cli.load_config(spec, overrides)
+    except ValueError as e:
+      cli.fail(e)
+    if config.init not in labels:
+      cli.fail(f"--config {spec}: init must be 'sparse' or 'gaussian', got {config.init!r}")
+    config.data_dir = args.data_dir or config.data_dir
+    config.progress = True
+    configs[labels[config.init]] = config
+  out = run(args.workdir, None, args.data_dir, configs=configs)
   print("Table 3\n" + out["table3"])
   for dataset, reason in out["unreadable"].items():
     print(f"error: {dataset} could not be read: {reason}", file=sys.stderr)

@@ -1,8 +1,11 @@
 """Reproduces the paper: Tables 1, 2, 3 and 5, the quadratic figure, and a check of its claims.
 
-`python -m experiments.reproduce --preset quick --workdir runs/quick [--data_dir D]`
+`python -m experiments.reproduce --preset quick --workdir runs/quick [--data_dir D]`, or
+`--config configs/reproduce.py:quick` with `--config.FIELD=VALUE` overrides of the plan
+(`--preset quick` takes them too), e.g. `--config.autoencoders.steps=300`.
 
-Runs the preset's experiments (`experiments.presets`): the autoencoders (Tables 1 and 2), the
+Runs the experiments of the size's plan (configs/reproduce.py, which lists the sizes): the
+autoencoders (Tables 1 and 2), the
 initialization scale (Table 3 and the poorly scaled Gaussian), the RNN problems (Table 5) and
 the quadratic (Theorem 2.1 and the oblong figure), all through the population engine, plus the
 Hessian-free and Glorot & Bengio studies when those modules exist. Writes to the workdir:
@@ -41,10 +44,11 @@ from typing import Optional, Sequence
 
 import pandas as pd
 
+from configs import reproduce as reproduce_config
 from experiments import argtypes
 from experiments import claims as claims_lib
+from experiments import cli
 from experiments import host
-from experiments import presets
 from experiments import report
 from experiments import report_notes
 from experiments import workdirs
@@ -60,7 +64,7 @@ def _quadratic(workdir, preset, data_dir, progress):
   from experiments import quadratic  # pylint: disable=import-outside-toplevel
   from experiments import quadratic_rates  # pylint: disable=import-outside-toplevel
   t0 = time.perf_counter()
-  kwargs = dict(presets.get(preset)["quadratic"])
+  kwargs = dict(reproduce_config.plan(preset)["quadratic"])
   rates = kwargs.pop("rates", "full")  # the convergence-rate claims: "full", "small" or None
   out = quadratic.run(pathlib.Path(workdir) / "quadratic", verbose=False, **kwargs)
   rows = []
@@ -168,18 +172,21 @@ TITLES = {"table1": "Deep autoencoders (Tables 1 and 2, paper section 3)",
 
 def run(workdir, preset="quick", data_dir: Optional[str] = None,
         experiments: Optional[Sequence[str]] = None, progress: bool = True,
-        command: Optional[str] = None) -> dict:
+        command: Optional[str] = None, preset_name: Optional[str] = None) -> dict:
   """Runs a preset's experiments and writes the report, results and claims (see the module
   docstring).
 
   Args:
     workdir: output folder (created).
-    preset: preset name or dict (`experiments.presets`).
+    preset: a size name (configs/reproduce.py), its plan (the ConfigDict of
+      `configs/reproduce.py:get_config`, overrides applied) or a dict of that shape.
     data_dir: folder with the MNIST / FACES (/ CURVES) files.
     experiments: subset of `EXPERIMENTS` to run (default: all; "hf" and "glorot" only when the
       preset names a sub-preset for them).
     progress: show the engine's progress bars.
     command: the command line, for the report.
+    preset_name: the name the workdir records and the report shows (default: `preset` when
+      it is a name, else "custom").
 
   Returns:
     {"report": path of report.md, "results": the combined DataFrame, "claims": list of claim
@@ -192,8 +199,8 @@ def run(workdir, preset="quick", data_dir: Optional[str] = None,
   """
   t0 = time.perf_counter()
   started = datetime.datetime.now().astimezone()
-  spec = presets.get(preset)
-  preset_name = preset if isinstance(preset, str) else "custom"
+  spec = reproduce_config.plan(preset)
+  preset_name = preset_name or (preset if isinstance(preset, str) else "custom")
   chosen = list(experiments) if experiments is not None else list(EXPERIMENTS)
   unknown = sorted(set(chosen) - set(EXPERIMENTS))
   if unknown:
@@ -351,7 +358,10 @@ def main(argv=None) -> int:
   host.set_defaults()  # before jax starts a backend
   parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
   parser.add_argument("--workdir", required=True, help="Output folder.")
-  parser.add_argument("--preset", default="quick", choices=sorted(presets.PRESETS))
+  parser.add_argument("--preset", default=None, choices=sorted(reproduce_config.SIZES),
+                      help="The size to run (default quick); configs/reproduce.py lists them.")
+  parser.add_argument("--config", default=None,
+                      help="configs/reproduce.py:SIZE (instead of --preset SIZE).")
   parser.add_argument("--data_dir", default=None, type=argtypes.existing_dir,
                       help="Folder with MNIST (idx) / FACES (newfaces_rot_single.mat) / CURVES "
                            "(digs3pts_1.mat) files.")
@@ -360,11 +370,21 @@ def main(argv=None) -> int:
                       help="Comma-separated subset of " + ",".join(EXPERIMENTS))
   parser.add_argument("--no_progress", action="store_true", help="No progress bars.")
   argv = sys.argv[1:] if argv is None else argv
-  args = parser.parse_args(argv)
+  overrides, rest = cli.split_overrides(argv)
+  args = parser.parse_args(rest)
+  if args.config and args.preset:
+    cli.fail("give --config or --preset, not both")
+  size = args.preset or "quick"
+  spec = args.config or f"{reproduce_config.__file__}:{size}"
   try:
-    out = run(args.workdir, args.preset, args.data_dir,
+    plan = cli.load_config(spec, overrides)
+  except ValueError as e:
+    cli.fail(e)
+  name = (args.config.partition(":")[2] or "quick") if args.config else size
+  try:
+    out = run(args.workdir, plan, args.data_dir,
               args.experiments, not args.no_progress,
-              command="python -m experiments.reproduce " + shlex.join(argv))
+              command="python -m experiments.reproduce " + shlex.join(argv), preset_name=name)
   except workdirs.WorkdirError as e:
     print(f"error: {e}", file=sys.stderr)
     return 2

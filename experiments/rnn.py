@@ -1,8 +1,10 @@
 """RNN long-range-dependency problems: the paper's Table 5, through the population engine.
 
-`python -m experiments.rnn --workdir DIR --preset quick`
+`python -m experiments.rnn --workdir DIR --preset quick`, or one problem:
+`--config configs/rnn.py:add,quick`, with `--config.FIELD=VALUE` overrides (`--preset quick`
+takes them too, for every problem).
 
-Every problem of the preset (add, mul, mem5, mem20) is one population (seed x rule x mu_0 x
+Every problem of the plan (add, mul, mem5, mem20) is one population (seed x rule x mu_0 x
 learning rate) in `DIR/table5/<problem>`: mu = 0.9 for the warm phase, then mu_0 (mu_0 = 0 is
 plain SGD, also during the warm phase). The reported error is the zero-one error on fresh
 sequences; per (problem, rule, mu_0) the learning rate with the lowest mean zero-one error over
@@ -10,17 +12,21 @@ seeds wins (ties: lower mean test loss; diverged = +inf). The "biases" column is
 net that only learns its output biases (`mominit.tasks.biases_baseline`).
 """
 import argparse
+import copy
 import math
 import pathlib
 import sys
 import time
+from typing import Optional
 
 import pandas as pd
 
+from configs import reproduce as reproduce_config
+from configs import rnn as rnn_config
+from experiments import cli
 from experiments import host
 from experiments import paper_values
 from experiments import populations
-from experiments import presets
 from experiments import report
 
 CELL = ("problem", "rule", "mu_max")
@@ -34,15 +40,19 @@ def baseline(config) -> float:
   return tasks.biases_baseline(task).zero_one
 
 
-def run(workdir, preset="quick", data_dir=None, progress: bool = True) -> dict:
-  """Trains the Table 5 populations of a preset and builds Table 5.
+def run(workdir, preset="quick", data_dir=None, progress: bool = True,
+        configs: Optional[dict] = None) -> dict:
+  """Trains the Table 5 populations of a plan, its RNN studies, and builds Table 5.
 
   Args:
     workdir: output folder; each problem trains in `workdir/table5/<problem>`.
-    preset: preset name or dict (`experiments.presets`).
+    preset: a size name or a plan (configs/reproduce.py's ConfigDict or a dict); with
+      `configs`, the plan whose studies of those problems also run (None: no study).
     data_dir: unused (the sequences are generated); kept so every experiment has the same
       signature.
     progress: show the engine's progress bars.
+    configs: {problem: engine config} to train instead of the plan's problems (the command
+      line's `--config`).
 
   Returns:
     {"results": DataFrame (experiment "table5"; `mu_max` holds mu_0; `baseline` the biases
@@ -52,12 +62,14 @@ def run(workdir, preset="quick", data_dir=None, progress: bool = True) -> dict:
   """
   del data_dir
   t0 = time.perf_counter()
-  section = presets.get(preset)["rnn"]
+  section = reproduce_config.plan(preset)["rnn"] if preset is not None else {}
+  if configs is None:
+    configs = {problem: rnn_config.from_plan(section, problem, progress)
+               for problem in section["problems"]}
+  bases = copy.deepcopy(configs)  # the studies' starting points, as given
   workdir = pathlib.Path(workdir)
-  frames, configs, workdirs = [], {}, {}
-  for problem in section["problems"]:
-    config = presets.rnn_config(preset, problem, progress)
-    configs[problem] = config.to_dict()
+  frames, workdirs = [], {}
+  for problem, config in configs.items():
     workdirs[problem] = workdir / "table5" / problem
     frame = populations.run(config, workdirs[problem], "table5", problem, baseline(config),
                             task=config.task)
@@ -65,30 +77,35 @@ def run(workdir, preset="quick", data_dir=None, progress: bool = True) -> dict:
     frame["paper_unit_factor"] = paper_unit_factor(config)
     frames.append(frame)
   results = pd.concat(frames, ignore_index=True)
-  studies = _studies(section, preset, workdir, progress)
+  studies = _studies(section, bases, workdir)
   everything = pd.concat([results] + studies, ignore_index=True) if studies else results
   return {"results": everything, "table5": table5(results),
           "figures": [plot(results, workdirs, workdir / "table5_curves.png")],
-          "seconds": time.perf_counter() - t0, "configs": configs}
+          "seconds": time.perf_counter() - t0,
+          "configs": {problem: config.to_dict() for problem, config in bases.items()}}
 
 
-def _studies(section, preset, workdir, progress) -> list:
+def _studies(section, configs, workdir) -> list:
   """The input-scale (`section["input_scales"]`: {problem: scales}), spectral-radius
   (`section["spectral_radii"]`: {problem: radii}) and centring (`section["uncentred"]`:
-  problems) studies of `experiments.claims_rnn`: NAG at the largest mu_0 of the preset, every
-  learning rate and seed, as experiments "rnn_input_scale" (an `input_scale` sweep),
-  "rnn_radius" (a `spectral_radius` sweep of W_hh) and "rnn_center" (inputs and targets not
-  centred, `center` False)."""
+  problems) studies of `experiments.claims_rnn` for the problems of `configs` ({problem:
+  its Table 5 engine config}): NAG at the config's largest mu_0, every learning rate and seed,
+  as experiments "rnn_input_scale" (an `input_scale` sweep), "rnn_radius" (a `spectral_radius`
+  sweep of W_hh) and "rnn_center" (inputs and targets not centred, `center` False)."""
   frames = []
-  top = max(section["mu_0"])
   jobs = [("rnn_input_scale", p, {"input_scale": list(s)})
           for p, s in section.get("input_scales", {}).items()]
   jobs += [("rnn_radius", p, {"spectral_radius": list(r)})
            for p, r in section.get("spectral_radii", {}).items()]
   jobs += [("rnn_center", p, {"center": False}) for p in section.get("uncentred", ())]
   for label, problem, change in jobs:
-    config = presets.rnn_config(preset, problem, progress)
-    config.sweep.rule, config.sweep.mu_max = ["nag"], [top]
+    if problem not in section["problems"]:
+      raise ValueError(f"{label}: problem {problem!r} is not one of the plan's problems "
+                       f"{sorted(section['problems'])}")
+    if problem not in configs:
+      continue  # the command line trains other problems
+    config = copy.deepcopy(configs[problem])
+    config.sweep.rule, config.sweep.mu_max = ["nag"], [max(config.sweep.mu_max)]
     for axis in ("input_scale", "spectral_radius"):
       if axis in change:
         setattr(config.sweep, axis, change[axis])
@@ -188,10 +205,30 @@ def main(argv=None) -> None:
   host.set_defaults()  # before jax starts a backend
   parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
   parser.add_argument("--workdir", required=True, help="Output folder.")
-  parser.add_argument("--preset", default="quick", choices=sorted(presets.PRESETS))
+  parser.add_argument("--config", default=None,
+                      help="configs/rnn.py:PROBLEM,SIZE: one problem (with SIZE, the plan's "
+                           "studies of that problem too).")
+  parser.add_argument("--preset", default=None, choices=sorted(reproduce_config.SIZES),
+                      help="Every problem of that size (default quick).")
   parser.add_argument("--data_dir", default=None, help="Unused (RNN data are generated).")
-  args = parser.parse_args(sys.argv[1:] if argv is None else argv)
-  print("Table 5\n" + run(args.workdir, args.preset)["table5"])
+  overrides, rest = cli.split_overrides(sys.argv[1:] if argv is None else argv)
+  args = parser.parse_args(rest)
+  if args.config and args.preset:
+    cli.fail("give --config or --preset, not both")
+  if args.config:
+    problem, _, size = args.config.partition(":")[2].partition(",")
+    specs = {problem or "add": args.config}
+  else:
+    size = args.preset or "quick"
+    specs = {p: f"{rnn_config.__file__}:{p},{size}"
+             for p in reproduce_config.plan(size)["rnn"]["problems"]}
+  try:
+    configs = {p: cli.load_config(spec, overrides) for p, spec in specs.items()}
+  except ValueError as e:
+    cli.fail(e)
+  for config in configs.values():
+    config.progress = True
+  print("Table 5\n" + run(args.workdir, size or None, configs=configs)["table5"])
 
 
 if __name__ == "__main__":

@@ -1,7 +1,7 @@
 """The report's words about its distance from the paper (experiments.report_notes)."""
 import pandas as pd
 
-from experiments import presets
+from configs import reproduce as reproduce_config
 from experiments import report_notes
 
 
@@ -29,7 +29,7 @@ def test_summary_lines_are_collected_in_order():
 
 
 def test_deviations_list_every_departure():
-  spec = presets.get("quick")
+  spec = reproduce_config.plan("quick")
   text = "\n".join(report_notes.deviations(spec, "quick", None, "quick", "quick"))
   for needed in ("generated set", "Gaussian init", "our extension", "μ0 = 0", "recall steps",
                  "HF study", "sub-preset `quick`", "Glorot", "HF, section 5",

@@ -7,10 +7,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from configs import autoencoder as autoencoder_config
+from configs import init_scale as init_scale_config
+from configs import reproduce as reproduce_config
+from configs import rnn as rnn_config
 from experiments import autoencoders
 from experiments import claims
 from experiments import populations
-from experiments import presets
 from experiments import report
 from experiments import reproduce
 from experiments import rnn
@@ -153,27 +156,27 @@ def test_table5_memorization_in_the_papers_unit():
 
 
 def test_presets_produce_valid_configs():
-  for name in presets.PRESETS:
-    p = presets.get(name)
+  for name in reproduce_config.SIZES:
+    p = reproduce_config.plan(name)
     for dataset in p["autoencoders"]["datasets"]:
-      train.validate_config(presets.autoencoder_config(name, dataset))
+      train.validate_config(autoencoder_config.get_config(f"{dataset},{name}"))
     for init in ("sparse", "gaussian"):
-      train.validate_config(presets.init_scale_config(name, init))
+      train.validate_config(init_scale_config.get_config(f"{init},{name}"))
     for problem in p["rnn"]["problems"]:
-      train.validate_config(presets.rnn_config(name, problem))
-  paper = presets.get("paper")
+      train.validate_config(rnn_config.get_config(f"{problem},{name}"))
+  paper = reproduce_config.plan("paper")
   assert paper["autoencoders"]["steps"] == 750_000 and paper["rnn"]["steps"] == 50_000
   assert paper["rnn"]["seeds"] == tuple(range(4))  # Table 5: mean over 4 seeds
   assert paper["autoencoders"]["learning_rates"] == (0.05, 0.01, 0.005, 0.001, 0.0005, 0.0001)
   with pytest.raises(ValueError, match="valid presets"):
-    presets.get("huge")
+    reproduce_config.plan("huge")
 
 
 @pytest.mark.parametrize("name", ["quick", "medium"])
 def test_reduced_schedules_reach_mu_max_before_the_final_phase(name):
   # mu_t = 1 - 1 / (2 (floor(t / period) + 1)) reaches mu_max at t = period * (ceil(1 / (2 (1 -
   # mu_max))) - 1); it must do so well before the final phase starts.
-  section = presets.get(name)["autoencoders"]
+  section = reproduce_config.plan(name)["autoencoders"]
   mu = max(section["mu_max"])
   reach = section["momentum_period"] * (math.ceil(round(1 / (2 * (1 - mu)), 9)) - 1)
   assert reach < 0.5 * (section["steps"] - section["final_steps"])
@@ -186,7 +189,7 @@ def test_mean_image_error_closed_form():
 
 
 def test_resuming_a_workdir_with_another_config_is_refused(tmp_path):
-  config = presets.rnn_config("tiny", "add")
+  config = rnn_config.get_config("add,tiny")
   (tmp_path / "config.json").write_text(config.to_json_best_effort())
   populations.check_workdir(config, tmp_path)  # same config: fine
   config.steps += 1
@@ -302,8 +305,9 @@ def test_rnn_studies_build_one_population_per_study(tmp_path, monkeypatch):
   seen = []
   monkeypatch.setattr(populations, "run", lambda config, workdir, label, problem, *a, **k: (
       seen.append((label, problem, config)) or pd.DataFrame({"experiment": [label]})))
-  section = presets.get("medium")["rnn"]
-  rnn._studies(section, "medium", tmp_path, progress=False)
+  section = reproduce_config.plan("medium")["rnn"]
+  rnn._studies(section, {p: rnn_config.from_plan(section, p) for p in section["problems"]},
+               tmp_path)
   by = {label: (problem, config) for label, problem, config in seen}
   assert set(by) == {"rnn_input_scale", "rnn_radius", "rnn_center"}
   problem, config = by["rnn_radius"]

@@ -6,10 +6,10 @@ import pytest
 
 from configs import glorot as glorot_config
 from configs import hf as hf_config
+from configs import reproduce as reproduce_config
 from experiments import cli
 from experiments import glorot
 from experiments import hf
-from experiments import presets
 
 _STUDIES = {"hf": (hf, hf_config, ("preset", "data_dir")),
             "glorot": (glorot, glorot_config, ("preset", "data_dir", "seed"))}
@@ -24,7 +24,7 @@ def test_each_size_is_the_studys_own_preset(name, size):
   assert {k: v for k, v in config.items() if k not in extra} == module.PRESETS[preset]
   # medium and paper run what experiments.reproduce's presets of those names run.
   if size in ("medium", "paper"):
-    assert preset == presets.PRESETS[size][name]
+    assert preset == reproduce_config.plan(size)[name]
   else:
     assert preset == size
 

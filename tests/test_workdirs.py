@@ -10,8 +10,8 @@ from absl import flags
 from ml_collections import config_flags
 import pytest
 
+from configs import reproduce as reproduce_config
 from experiments import cli
-from experiments import presets
 from experiments import reproduce
 from experiments import workdirs
 from mominit import train
@@ -22,7 +22,7 @@ ROOT = pathlib.Path(__file__).resolve().parents[1]
 def _previous_run(workdir, preset="tiny"):
   """A workdir as a finished reproduction leaves it: its record and outputs."""
   workdir.mkdir(parents=True, exist_ok=True)
-  workdirs.record_preset(workdir, preset, presets.get(preset))
+  workdirs.record_preset(workdir, preset, reproduce_config.plan(preset))
   files = {"report.md": f"# Reproduction report: preset `{preset}`\n\ngood numbers\n",
            "results.csv": "experiment,train_error\ntable1,20.5\n",
            "claims.json": "[]\n", "claims.md": "all good\n"}
@@ -49,7 +49,7 @@ def test_another_preset_is_refused_before_anything_is_written(tmp_path, capsys):
 
 def test_changed_preset_settings_are_refused_and_named(tmp_path):
   _previous_run(tmp_path)
-  spec = presets.get("tiny")
+  spec = reproduce_config.plan("tiny")
   changed = {**spec, "rnn": {**spec["rnn"], "steps": spec["rnn"]["steps"] + 1}}
   with pytest.raises(workdirs.WorkdirError, match=r"rnn\.steps"):
     workdirs.check_preset(tmp_path, "tiny", changed)
@@ -59,7 +59,7 @@ def test_changed_preset_settings_are_refused_and_named(tmp_path):
 
 def test_a_study_added_to_the_preset_resumes_but_a_removed_one_is_refused(tmp_path):
   _previous_run(tmp_path)
-  spec = presets.get("tiny")
+  spec = reproduce_config.plan("tiny")
   grown = {**spec, "rnn": {**spec["rnn"], "spectral_radii": {"add": (0.5, 1.1)}}}
   workdirs.check_preset(tmp_path, "tiny", grown)  # the old populations are unchanged
   workdirs.record_preset(tmp_path, "tiny", grown)
@@ -70,8 +70,8 @@ def test_a_study_added_to_the_preset_resumes_but_a_removed_one_is_refused(tmp_pa
 def test_a_workdir_from_before_the_record_is_refused_by_its_report_title(tmp_path):
   (tmp_path / "report.md").write_text("# Reproduction report: preset `quick`\n")
   with pytest.raises(workdirs.WorkdirError, match="'quick', not 'tiny'"):
-    workdirs.check_preset(tmp_path, "tiny", presets.get("tiny"))
-  workdirs.check_preset(tmp_path, "quick", presets.get("quick"))
+    workdirs.check_preset(tmp_path, "tiny", reproduce_config.plan("tiny"))
+  workdirs.check_preset(tmp_path, "quick", reproduce_config.plan("quick"))
 
 
 def test_a_failing_rerun_leaves_the_previous_outputs_intact(tmp_path, monkeypatch):
