@@ -1,7 +1,7 @@
 """The Glorot & Bengio study (experiments/glorot.py): `--config configs/glorot.py:quick`.
 
 The argument is the size: tiny (CI, under a minute on 2 CPU cores), quick (minutes), medium
-(= quick, what `experiments.reproduce --preset medium` runs) or paper (= the study's `full`
+(= quick; the reproduce medium preset leaves the study out) or paper (= the study's `full`
 preset; "full" is accepted too). The fields are the study's preset
 (`experiments.glorot.PRESETS`); override any of them, e.g. `--config.ae_steps=100
 --config.mlp_lr.tanh=0.02`. MNIST comes only from `--config.data_dir` (without it the MLP task
@@ -9,7 +9,7 @@ is skipped, with the reason in the report).
 """
 from ml_collections import config_dict
 
-# Config argument -> the study's own preset (medium and paper as configs/reproduce.py has them).
+# Config argument -> the study's own preset (paper as configs/reproduce.py has it; medium = quick).
 SIZES = {"tiny": "tiny", "quick": "quick", "medium": "quick", "paper": "full", "full": "full"}
 
 

@@ -33,5 +33,5 @@ def test_deviations_list_every_departure():
   text = "\n".join(report_notes.deviations(spec, "quick", None, "quick", "quick"))
   for needed in ("generated set", "Gaussian init", "our extension", "μ0 = 0", "recall steps",
                  "HF study", "sub-preset `quick`", "Glorot", "HF, section 5",
-                 "Tables 1-3, section 3", "1,500 updates instead of 750,000"):
+                 "Tables 1-3, section 3", "1,200 updates instead of 750,000"):
     assert needed in text, needed
