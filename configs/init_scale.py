@@ -1,4 +1,4 @@
-"""Initialization scale (docs/paper.md s. 3, Table 3): `--config configs/init_scale.py:sparse,quick`.
+"""Initialization scale (docs/paper.md, Table 3): `--config configs/init_scale.py:sparse,quick`.
 
 The argument is init,size. init: sparse (Table 3: the sparse init times each of the plan's
 `scales`, a traced `init_scale` sweep) or gaussian (the poorly scaled dense N(0, 0.01^2) init at
