@@ -638,3 +638,120 @@ def test_engine_refuses_bad_encoder_sizes_naming_the_field():
     config.encoder_sizes = bad
     with pytest.raises(ValueError, match="config.encoder_sizes"):
       sweep.validate_config(config)
+
+
+# ---------------------------------------------------------------------------------------------
+# Step-size multiplier eps, L2 weight cost, multi-phase runs (the hybrid HF-dagger schedules).
+
+
+def _np_mlp_pieces(params, x, y):
+  """float64 NumPy: sigmoid CE objective, its gradient J^T (s - y) / B and G = J^T S J / B
+  (J from jax.jacfwd, S = diag(s (1 - s))), for `mlp_apply`'s logits."""
+  flat, unravel = ravel_pytree(params)
+  jac = np.asarray(jax.jacfwd(lambda w: mlp_apply(unravel(w), x).reshape(-1))(flat))
+  z = np_mlp_apply(params, x).reshape(-1)
+  s = 1. / (1. + np.exp(-z))
+  b = x.shape[0]
+  grad = jac.T @ (s - np.asarray(y).reshape(-1)) / b
+  gn = jac.T @ (jac * (s * (1 - s))[:, None]) / b
+  return np.asarray(flat), grad, gn
+
+
+def test_l2_weight_cost_in_objective_gradient_and_curvature_float64(x64):
+  """HF with l2: with CG run to convergence from zero, the update solves
+  (G + l2 I + lambda I) p = -(g + l2 theta); loss, model decrease and rho use
+  f + l2/2 |theta|^2 and the undamped model with G + l2 I (hand NumPy, float64)."""
+  rng = np.random.default_rng(21)
+  x = jnp.asarray(rng.random((10, 4)))
+  params = mlp_init(22, [4, 3, 4])
+  l2, lam = 0.3, 0.7
+  opt = hf.hessian_free(mlp_apply, "sigmoid_cross_entropy", decay=0., init_damping=lam,
+                        max_cg_iters=80, cg_eps=0., backtrack_mode="none", line_search=False,
+                        l2=l2)
+  new_params, state, info = jax.jit(opt.step)(opt.init(params), params, (x, x), (x, x))
+  flat, grad, gn = _np_mlp_pieces(params, x, x)
+  g = grad + l2 * flat
+  want_p = np.linalg.solve(gn + (l2 + lam) * np.eye(flat.size), -g)
+  np.testing.assert_allclose(ravel_pytree(state.prev_update)[0], want_p, rtol=1e-8, atol=1e-10)
+  np.testing.assert_allclose(ravel_pytree(new_params)[0], flat + want_p, rtol=1e-8, atol=1e-10)
+  f = lambda w, p=params: np_sigmoid_ce(np_mlp_apply(ravel_pytree(p)[1](jnp.asarray(w)), x),
+                                        np.asarray(x)) + 0.5 * l2 * w @ w
+  np.testing.assert_allclose(info.loss, f(flat), rtol=1e-12)
+  model = g @ want_p + 0.5 * want_p @ (gn + l2 * np.eye(flat.size)) @ want_p
+  np.testing.assert_allclose(info.model_decrease, model, rtol=1e-8)
+  np.testing.assert_allclose(info.rho, (f(flat + want_p) - f(flat)) / model, rtol=1e-7)
+  np.testing.assert_allclose([info.l2, info.eps], [l2, 1.], rtol=0)
+  # The matrix-vector product CG saw, along one direction: a single CG step from zero gives
+  # p = -alpha g with alpha = g.g / g.(G + l2 + lambda) g.
+  one = hf.hessian_free(mlp_apply, "sigmoid_cross_entropy", decay=0., init_damping=lam,
+                        max_cg_iters=1, preconditioner="none", backtrack_mode="none",
+                        line_search=False, l2=l2)
+  _, state1, _ = jax.jit(one.step)(one.init(params), params, (x, x), (x, x))
+  alpha = (g @ g) / (g @ (gn + (l2 + lam) * np.eye(flat.size)) @ g)
+  np.testing.assert_allclose(ravel_pytree(state1.prev_update)[0], -alpha * g, rtol=1e-10)
+  # Martens' preconditioner includes the weight cost: (fisher + lambda + l2)^(3/4). With it,
+  # one CG step is p = -(r.y / y.B y) y, y = g / M.
+  pre = hf.hessian_free(mlp_apply, "sigmoid_cross_entropy", decay=0., init_damping=lam,
+                        max_cg_iters=1, backtrack_mode="none", line_search=False, l2=l2)
+  _, state2, _ = jax.jit(pre.step)(pre.init(params), params, (x, x), (x, x))
+  fisher = ravel_pytree(hf.empirical_fisher_diagonal(mlp_apply, "sigmoid_cross_entropy",
+                                                     params, (x, x)))[0]
+  y = g / (np.asarray(fisher) + lam + l2)**0.75
+  beta = (g @ y) / (y @ (gn + (l2 + lam) * np.eye(flat.size)) @ y)
+  np.testing.assert_allclose(ravel_pytree(state2.prev_update)[0], -beta * y, rtol=1e-10)
+
+
+def test_eps_scales_the_step_exactly_and_nothing_else(x64):
+  rng = np.random.default_rng(23)
+  x = jnp.asarray(rng.random((12, 5)))
+  params = mlp_init(24, [5, 3, 5])
+  make = lambda eps: hf.hessian_free(mlp_apply, "sigmoid_cross_entropy", max_cg_iters=4,
+                                     init_damping=2., eps=eps)
+  base, scaled, sched = make(1.), make(0.37), make(lambda t: 0.37 / (t + 1.))
+  state = base.init(params)
+  p1, s1, i1 = jax.jit(base.step)(state, params, (x, x), (x[:6], x[:6]))
+  for opt in (scaled, sched):
+    p2, s2, i2 = jax.jit(opt.step)(state, params, (x, x), (x[:6], x[:6]))
+    flat = ravel_pytree(params)[0]
+    np.testing.assert_allclose(ravel_pytree(p2)[0] - flat, 0.37 * (ravel_pytree(p1)[0] - flat),
+                               rtol=1e-12, atol=1e-15)
+    chex.assert_trees_all_close(s2, s1, rtol=0, atol=0)  # warm start, damping: as for eps = 1
+    np.testing.assert_allclose([i2.rho, i2.rate, i2.eps], [i1.rho, i1.rate, 0.37], rtol=1e-14)
+    np.testing.assert_allclose(i2.new_loss, np_sigmoid_ce(np_mlp_apply(p2, x), np.asarray(x)),
+                               rtol=1e-12)
+    assert int(i2.num_loss_evals) == int(i1.num_loss_evals) + 1
+  # The schedule reads the update count: 0.37 / 2 at the second update.
+  _, _, i3 = jax.jit(sched.step)(s1, p1, (x, x), (x[:6], x[:6]))
+  np.testing.assert_allclose(i3.eps, 0.37 / 2, rtol=1e-15)
+  with pytest.raises(ValueError, match="eps"):
+    make(0.)
+  with pytest.raises(ValueError, match="l2"):
+    hf.hessian_free(mlp_apply, "squared_error", l2=-1e-5)
+
+
+def test_run_phases_lengths_and_equality_with_plain_steps(x64):
+  rng = np.random.default_rng(25)
+  data = jnp.asarray(rng.random((24, 6)))
+  params = mlp_init(26, [6, 4, 6])
+  eps = lambda t: 2. / (t + 2.)
+  phases = [hf.Phase(cg_steps=7, cg_per_update=3, decay=0.9, eps=1., l2=1e-3),
+            hf.Phase(cg_steps=4, cg_per_update=2, decay=0.99, eps=eps, l2=0.)]
+  kw = dict(cg_eps=0., init_damping=3.)
+  out, rec = hf.run_phases(mlp_apply, "sigmoid_cross_entropy", params, data, phases,
+                           hf_kwargs=kw)
+  # 7 CG steps at 3 per update: 3 updates (9 steps); then 4 at 2 per update: 2 updates.
+  assert [(e["updates"], e["cg_steps"]) for e in rec["phase_ends"]] == [(3, 9), (5, 13)]
+  # The same run as plain hessian_free steps on the whole set (fraction 1), eps at t = 3, 4.
+  state = None
+  p = params
+  for t in range(5):
+    ph = phases[0] if t < 3 else phases[1]
+    opt = hf.hessian_free(mlp_apply, "sigmoid_cross_entropy", decay=ph.decay,
+                          max_cg_iters=ph.cg_per_update, eps=ph.eps(t) if callable(ph.eps)
+                          else ph.eps, l2=ph.l2, **kw)
+    state = opt.init(p) if state is None else state
+    p, state, _ = opt.step(state, p, (data, data), (data, data))
+  chex.assert_trees_all_close(out, p, rtol=1e-10, atol=1e-12)
+  with pytest.raises(ValueError, match=r"phases\[1\].grad_fraction"):
+    hf.run_phases(mlp_apply, "squared_error", params, data,
+                  [phases[0], phases[1]._replace(grad_fraction=1.5)])
