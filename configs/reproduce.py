@@ -15,10 +15,12 @@ A plan has one section per experiment: `autoencoders` (Tables 1 and 2), `init_sc
 and the poorly scaled Gaussian), `rnn` (Table 5), `quadratic` (the keyword arguments of
 `experiments.quadratic.run`; `rates`: the convergence-rate checks, "full", "small" or None),
 `hf` / `glorot` (the size of configs/hf.py / configs/glorot.py to run, None: not run), and
-`description`. The engine configs of one population come from the other config files, which
-read these sections: `configs/autoencoder.py:curves,quick`, `configs/init_scale.py:sparse,quick`
-(or `gaussian,quick`), `configs/rnn.py:add,quick`. Override any field from the command line,
-e.g. `--config.autoencoders.steps=300 --config.rnn.seeds='(0,)'`.
+`description`. The engine config of one population is the paper's (configs/autoencoder.py,
+configs/rnn.py) with a section's `AUTOENCODER_FIELDS` / `RNN_FIELDS` set: `autoencoder_config`,
+`init_scale_config` and `rnn_config` below, which `configs/autoencoder.py:curves,quick`,
+`configs/init_scale.py:sparse,quick` (or `gaussian,quick`) and `configs/rnn.py:add,quick` give.
+Override any field from the command line, e.g. `--config.autoencoders.steps=300
+--config.rnn.seeds='(0,)'`.
 
 Each section's `deviations` lists, in words, how it differs from the paper (copied into the
 report). Optional keys: `autoencoders.final_twins` ({experiment label: final_steps}: twin
@@ -32,7 +34,7 @@ A workdir records its plan (`reproduce.json`, experiments/workdirs.py); changing
 numbers here makes the workdirs of that size refuse to resume, so change them only on purpose.
 """
 import copy
-from typing import Union
+from typing import Optional, Union
 
 from ml_collections import config_dict
 
@@ -193,6 +195,88 @@ def get_config(arg: str = "quick") -> config_dict.ConfigDict:
     if plan_dict[study] is None:
       plan_dict[study] = config_dict.placeholder(str)
   return config_dict.ConfigDict(plan_dict)
+
+
+# A section's fields -> the engine config's (the section's other fields describe the plan).
+AUTOENCODER_FIELDS = {
+    "steps": "steps", "eval_every": "eval_every", "chunk": "chunk", "final_steps": "final_steps",
+    "momentum_period": "momentum_period", "num_train": "num_train", "num_test": "num_test",
+    "batch_size": "batch_size", "seeds": "sweep.seed", "rules": "sweep.rule",
+    "mu_max": "sweep.mu_max", "learning_rates": "sweep.learning_rate"}
+RNN_FIELDS = {
+    "steps": "steps", "eval_every": "eval_every", "chunk": "chunk", "warm_steps": "warm_steps",
+    "hidden": "hidden", "batch_size": "batch_size", "eval_sequences": "eval_sequences",
+    "seeds": "sweep.seed", "rules": "sweep.rule", "mu_0": "sweep.mu_max",
+    "learning_rates": "sweep.learning_rate"}
+INITS = ("sparse", "gaussian")
+
+
+def autoencoder_config(section: dict, dataset: str, data_dir: Optional[str] = "",
+                       progress: bool = False) -> config_dict.ConfigDict:
+  """The Table 1 population of `dataset` ("curves", "mnist", "faces") under a plan's
+  `autoencoders` section: the paper's config with `AUTOENCODER_FIELDS` set.
+
+  Args:
+    section: the section (plain dicts, `plan(...)["autoencoders"]`).
+    dataset: the data set.
+    data_dir: folder with the data files ("" or None: built-in / `$MOMINIT_DATA_DIR`).
+    progress: show the engine's progress bar.
+  """
+  from configs import autoencoder  # pylint: disable=import-outside-toplevel
+  config = autoencoder.get_config(dataset)
+  config.data_dir = data_dir or ""
+  _set_fields(config, section, AUTOENCODER_FIELDS)
+  config.progress = progress
+  return config
+
+
+def init_scale_config(section: dict, init: str = "sparse", data_dir: Optional[str] = "",
+                      progress: bool = False) -> config_dict.ConfigDict:
+  """The Table 3 population (`init` "sparse": the sparse init times each of `scales`) or the
+  poorly scaled Gaussian one ("gaussian": N(0, 0.01^2) at scale 1, with `gaussian_rules` x
+  `gaussian_mu_max`) under a plan's `init_scale` section, on its `dataset`.
+
+  Raises:
+    ValueError: another init.
+  """
+  if init not in INITS:
+    raise ValueError(f"init must be 'sparse' or 'gaussian', got {init!r}")
+  if init == "gaussian":
+    section = {**section, "rules": section["gaussian_rules"], "mu_max": section["gaussian_mu_max"]}
+  config = autoencoder_config(section, section["dataset"], data_dir, progress)
+  config.init = init
+  config.sweep.init_scale = list(section["scales"]) if init == "sparse" else [1.0]
+  return config
+
+
+def rnn_config(section: dict, problem: str, progress: bool = False) -> config_dict.ConfigDict:
+  """The Table 5 population of `problem` (a key of the section's `problems`: "add", "mul",
+  "mem5", "mem20") under a plan's `rnn` section: the paper's config with the problem's task
+  arguments (e.g. a shorter T) and `RNN_FIELDS` set.
+
+  Raises:
+    ValueError: `problem` is not one of the section's problems.
+  """
+  from configs import rnn  # pylint: disable=import-outside-toplevel
+  if problem not in section["problems"]:
+    raise ValueError(f"problem {problem!r} is not in this preset; it has "
+                     f"{sorted(section['problems'])}")
+  config = rnn.get_config(problem)
+  config.task_kwargs = {**dict(config.task_kwargs), **dict(section["problems"][problem])}
+  _set_fields(config, section, RNN_FIELDS)
+  config.progress = progress
+  return config
+
+
+def _set_fields(config, section: dict, fields: dict) -> None:
+  """`config.<path> = section[key]` for every `fields` item (key: path); tuples become lists."""
+  for key, path in fields.items():
+    *parents, name = path.split(".")
+    node = config
+    for parent in parents:
+      node = node[parent]
+    value = section[key]
+    node[name] = list(value) if isinstance(value, (tuple, list)) else value
 
 
 def plan(preset: Union[str, config_dict.ConfigDict, dict]) -> dict:

@@ -8,9 +8,9 @@ protocol; `--config.task_kwargs.recall_only=False` scores every step instead. Th
 matrix is the model's default, Table 4's sparse one (15 inputs per unit, spectral radius 1.1).
 
 `add,quick` (problem,size): the Table 5 population of that problem at a reproduction size of
-configs/reproduce.py (tiny, quick, medium, paper), what `experiments.reproduce` trains.
+configs/reproduce.py (tiny, quick, medium, paper), what `experiments.reproduce` trains
+(`configs.reproduce.rnn_config`).
 """
-from configs import autoencoder
 from configs import reproduce
 from mominit import train
 
@@ -23,37 +23,12 @@ PROBLEMS = {
 }
 
 
-# The fields of a plan's `rnn` section (configs/reproduce.py) -> the engine's.
-PLAN_FIELDS = {
-    "steps": "steps", "eval_every": "eval_every", "chunk": "chunk", "warm_steps": "warm_steps",
-    "hidden": "hidden", "batch_size": "batch_size", "eval_sequences": "eval_sequences",
-    "seeds": "sweep.seed", "rules": "sweep.rule", "mu_0": "sweep.mu_max",
-    "learning_rates": "sweep.learning_rate"}
-
-
 def get_config(arg: str = "add"):
   problem, _, size = (arg or "add").partition(",")
   if size:
-    return from_plan(reproduce.plan(size)["rnn"], problem)
+    return reproduce.rnn_config(reproduce.plan(size)["rnn"], problem)
   config = train.default_config("rnn")
   config.task, kwargs = PROBLEMS.get(problem, (problem, {}))
   config.task_kwargs = kwargs
   config.sweep.seed = tuple(range(4))  # Table 5: mean over 4 seeds
-  return config
-
-
-def from_plan(section: dict, problem: str, progress: bool = False):
-  """The paper's config of `problem` with its task arguments from the section's `problems`
-  (e.g. a shorter T) and the `PLAN_FIELDS` set (sequences as lists).
-
-  Raises:
-    ValueError: `problem` is not one of the section's problems.
-  """
-  if problem not in section["problems"]:
-    raise ValueError(f"problem {problem!r} is not in this preset; it has "
-                     f"{sorted(section['problems'])}")
-  config = get_config(problem)
-  config.task_kwargs = {**dict(config.task_kwargs), **dict(section["problems"][problem])}
-  autoencoder.set_fields(config, section, PLAN_FIELDS)
-  config.progress = progress
   return config

@@ -64,7 +64,7 @@ def run(workdir, preset="quick", data_dir: Optional[str] = None, progress: bool 
   """
   t0 = time.perf_counter()
   section = reproduce_config.plan(preset)["autoencoders"] if preset is not None else {}
-  given = configs or {d: autoencoder_config.from_plan(section, d, data_dir, progress)
+  given = configs or {d: reproduce_config.autoencoder_config(section, d, data_dir, progress)
                       for d in section["datasets"]}
   workdir = pathlib.Path(workdir)
   frames, skipped, configs, workdirs, twins = [], {}, {}, {}, []

@@ -56,7 +56,7 @@ def run(workdir, preset="quick", data_dir: Optional[str] = None, progress: bool 
   t0 = time.perf_counter()
   if configs is None:
     section = reproduce_config.plan(preset)["init_scale"]
-    configs = {experiment: init_scale_config.from_plan(section, init, data_dir, progress)
+    configs = {experiment: reproduce_config.init_scale_config(section, init, data_dir, progress)
                for experiment, init in EXPERIMENTS.items()}
   first = next(iter(configs.values()))
   dataset = first.dataset

@@ -64,7 +64,7 @@ def run(workdir, preset="quick", data_dir=None, progress: bool = True,
   t0 = time.perf_counter()
   section = reproduce_config.plan(preset)["rnn"] if preset is not None else {}
   if configs is None:
-    configs = {problem: rnn_config.from_plan(section, problem, progress)
+    configs = {problem: reproduce_config.rnn_config(section, problem, progress)
                for problem in section["problems"]}
   bases = copy.deepcopy(configs)  # the studies' starting points, as given
   workdir = pathlib.Path(workdir)

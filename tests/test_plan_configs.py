@@ -26,7 +26,7 @@ def test_every_size_gives_valid_engine_configs(size):
     train.validate_config(config)
     assert (config.dataset, config.steps) == (dataset, plan["autoencoders"]["steps"])
     assert list(config.sweep.learning_rate) == list(plan["autoencoders"]["learning_rates"])
-  for init in init_scale_config.INITS:
+  for init in reproduce_config.INITS:
     config = cli.load_config(f"configs/init_scale.py:{init},{size}")
     train.validate_config(config)
     assert config.init == init and config.dataset == plan["init_scale"]["dataset"]

@@ -306,8 +306,8 @@ def test_rnn_studies_build_one_population_per_study(tmp_path, monkeypatch):
   monkeypatch.setattr(populations, "run", lambda config, workdir, label, problem, *a, **k: (
       seen.append((label, problem, config)) or pd.DataFrame({"experiment": [label]})))
   section = reproduce_config.plan("medium")["rnn"]
-  rnn._studies(section, {p: rnn_config.from_plan(section, p) for p in section["problems"]},
-               tmp_path)
+  rnn._studies(section, {p: reproduce_config.rnn_config(section, p)
+                         for p in section["problems"]}, tmp_path)
   by = {label: (problem, config) for label, problem, config in seen}
   assert set(by) == {"rnn_input_scale", "rnn_radius", "rnn_center"}
   problem, config = by["rnn_radius"]
