@@ -742,15 +742,14 @@ def test_run_phases_lengths_and_equality_with_plain_steps(x64):
   # 7 CG steps at 3 per update: 3 updates (9 steps); then 4 at 2 per update: 2 updates.
   assert [(e["updates"], e["cg_steps"]) for e in rec["phase_ends"]] == [(3, 9), (5, 13)]
   # The same run as plain hessian_free steps on the whole set (fraction 1), eps at t = 3, 4.
-  state = None
-  p = params
-  for t in range(5):
-    ph = phases[0] if t < 3 else phases[1]
-    opt = hf.hessian_free(mlp_apply, "sigmoid_cross_entropy", decay=ph.decay,
-                          max_cg_iters=ph.cg_per_update, eps=ph.eps(t) if callable(ph.eps)
-                          else ph.eps, l2=ph.l2, **kw)
-    state = opt.init(p) if state is None else state
-    p, state, _ = opt.step(state, p, (data, data), (data, data))
+  make = lambda hp: hf.hessian_free(mlp_apply, "sigmoid_cross_entropy", decay=hp[0],
+                                    max_cg_iters=hp[1], cg_iters_bound=3, eps=hp[2], l2=hp[3],
+                                    **kw)
+  step = jax.jit(lambda hp, s, p: make(hp).step(s, p, (data, data), (data, data)))
+  p, state = params, make((0.9, 3, 1., 0.)).init(params)
+  for t, hp in enumerate([(0.9, 3, 1., 1e-3)] * 3 + [(0.99, 2, eps(3), 0.), (0.99, 2, eps(4), 0.)]):
+    p, state, info = step(jnp.asarray(hp), state, p)
+    assert int(info.cg_iters) == hp[1]
   chex.assert_trees_all_close(out, p, rtol=1e-10, atol=1e-12)
   with pytest.raises(ValueError, match=r"phases\[1\].grad_fraction"):
     hf.run_phases(mlp_apply, "squared_error", params, data,
