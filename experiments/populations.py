@@ -77,10 +77,11 @@ def check_workdir(config, workdir) -> None:
   old = json.loads(path.read_text())
   new = json.loads(config.to_json_best_effort())
   keys = ("progress", "checkpoint_minutes", "memory_budget")  # they do not change the run
-  old = {k: v for k, v in old.items() if k not in keys}
-  new = {k: v for k, v in new.items() if k not in keys}
-  if old != new:
-    changed = sorted(k for k in set(old) | set(new) if old.get(k) != new.get(k))
+  # A field the saved config lacks and the new one leaves None (added to the engine since, off
+  # by default) is the same run: compare with absent == None, as mominit.runlog does.
+  changed = sorted(k for k in set(old) | set(new)
+                   if k not in keys and old.get(k) != new.get(k))
+  if changed:
     raise ValueError(f"{workdir} holds a run of a different config (fields {changed} differ); "
                      "use a new --workdir or delete that folder")
 

@@ -195,6 +195,15 @@ def test_resuming_a_workdir_with_another_config_is_refused(tmp_path):
   config.steps += 1
   with pytest.raises(ValueError, match="steps"):
     populations.check_workdir(config, tmp_path)
+  # A field added to the engine since (None: off) is the same run; a set one is not.
+  config.steps -= 1
+  saved = json.loads(config.to_json_best_effort())
+  (tmp_path / "config.json").write_text(json.dumps(saved))
+  config.added_since = None
+  populations.check_workdir(config, tmp_path)
+  config.added_since = 3
+  with pytest.raises(ValueError, match=r"\['added_since'\]"):
+    populations.check_workdir(config, tmp_path)
 
 
 def test_missing_or_failing_extras_are_reported(tmp_path, monkeypatch):
