@@ -41,7 +41,9 @@ uses a narrower autoencoder (784-100-50-25-6) on 2,000 cases; "quick" (100 HF up
 2 CPU cores, measured) the paper's 784-400-200-100-50-25-6 on the 20,000 generated CURVES
 training cases; "paper" (for GPUs) Martens' scale: full-batch gradients, up to 250 CG steps,
 500 HF updates, NAG for 750,000 updates, every method compared at its final error.
-`HYBRID_SCHEDULES` holds the paper's hybrid HF-dagger schedules (Curves, Mnist) as data. Rows
+`HYBRID_SCHEDULES` holds the paper's hybrid HF-dagger schedules (Curves, Mnist) as data;
+`--config configs/hf.py:hybrid_curves` (or hybrid_tiny, hybrid_mnist, ..._paper) runs one
+(`experiments.hf_hybrid`). Rows
 carry `compared_at` ("budget" or "final"). `results_frame` turns the returned dict into the
 rows `experiments.claims` checks (`experiments.reproduce` adds them to results.csv).
 """
@@ -99,8 +101,8 @@ PRESETS: dict[str, dict[str, Any]] = {
 # The paper's hybrid HF-dagger runs (appendix A.6, docs/paper.md section 9) as phase lists: CG steps
 # per update, the fraction of the training set in each minibatch ("full": the whole set),
 # warm-start decay, step size eps (a number, or a formula of the update count t), L2 weight
-# cost, and the phase's length in CG steps. They record what the paper ran; `run` does not run
-# them (mominit.hf has no step-size multiplier or L2 term yet), so they are not in `PRESETS`.
+# cost, and the phase's length in CG steps, as the paper states them (None: not stated).
+# `experiments.hf_hybrid` runs them (configs/hf.py:hybrid_*), with its readings of the gaps.
 HYBRID_SCHEDULES = {
     "curves": dict(final_error=0.058, phases=(
         dict(cg_per_update=50, batch_fraction=1 / 16, decay=0.95, eps=1.0, l2=2e-5,
@@ -362,7 +364,11 @@ def _timed(fn, *args, repeats=3) -> float:
 
 
 def train_and_evaluate(config, workdir) -> dict:
-  """Runs the study from a configs/hf.py config (what `run` returns)."""
+  """Runs the study from a configs/hf.py config (what `run` returns), or, for a hybrid config
+  (`configs/hf.py:hybrid_*`), the hybrid HF-dagger schedule (`experiments.hf_hybrid.run`)."""
+  if config.get("study") == "hybrid":
+    from experiments import hf_hybrid  # pylint: disable=import-outside-toplevel
+    return hf_hybrid.run(config, workdir, HYBRID_SCHEDULES)
   sizes = config.to_dict()
   preset, data_dir, steps = sizes.pop("preset"), sizes.pop("data_dir"), sizes.pop("hf_steps")
   return run(workdir, preset, steps, data_dir, sizes=sizes)
@@ -391,6 +397,9 @@ def main(argv=None):
   except ValueError as e:
     cli.fail(e)
   if args.steps is not None:
+    if config.get("study") == "hybrid":
+      cli.fail(ValueError("--steps: a hybrid config's lengths are its phases' "
+                          "(--config.length_scale)"))
     config.hf_steps = args.steps
   if args.data_dir is not None:
     config.data_dir = args.data_dir

@@ -754,3 +754,52 @@ def test_run_phases_lengths_and_equality_with_plain_steps(x64):
   with pytest.raises(ValueError, match=r"phases\[1\].grad_fraction"):
     hf.run_phases(mlp_apply, "squared_error", params, data,
                   [phases[0], phases[1]._replace(grad_fraction=1.5)])
+
+
+def test_hybrid_phases_follow_the_papers_schedules():
+  """configs/hf.py hybrid configs -> mominit.hf.Phase lists, against docs/paper.md section 9
+  (hand-copied) and the readings documented in experiments.hf_hybrid."""
+  from configs import hf as hf_config  # pylint: disable=import-outside-toplevel
+  from experiments import hf as hf_study  # pylint: disable=import-outside-toplevel
+  from experiments import hf_hybrid  # pylint: disable=import-outside-toplevel
+  curves = hf_hybrid.phases(hf_config.get_config("hybrid_curves_paper"),
+                            hf_study.HYBRID_SCHEDULES)
+  assert [p.cg_steps for p in curves] == [250_000, 250_000, 100_000, 500_000]
+  assert [p.cg_per_update for p in curves] == [50, 50, 200, 200]
+  assert [p.grad_fraction for p in curves] == [1 / 16, 1 / 16, 1., 1.]
+  assert [p.decay for p in curves] == [0.95, 0.999, 0.995, 0.995]
+  assert curves[0].eps == 1. and curves[0].l2 == 2e-5
+  # Phase 2 starts at update 5,000: eps = 500 / (t - 4000) = 0.5, then 500 / 6000 at 10,000.
+  np.testing.assert_allclose([curves[1].eps(5000), curves[1].eps(10_000)], [0.5, 500 / 6000])
+  # Phase 4 (updates 10,500 .. 12,999): L2 from 2e-5 down to 2e-8, log-linearly.
+  np.testing.assert_allclose([curves[3].l2(10_500), curves[3].l2(11_749.5), curves[3].l2(12_999)],
+                             [2e-5, 2e-5 * 10**-1.5, 2e-8], rtol=1e-9)
+  mnist = hf_hybrid.phases(hf_config.get_config("hybrid_mnist_paper"), hf_study.HYBRID_SCHEDULES)
+  assert [p.cg_steps for p in mnist] == [25_000, 225_000, 125_000]
+  assert [(p.grad_fraction, p.curv_fraction) for p in mnist] == [(1 / 20, 1 / 20)] * 2 + [
+      (1., 1 / 20)]
+  assert {p.l2 for p in mnist} == {1e-5}
+  np.testing.assert_allclose(mnist[1].eps(500), 0.5)  # 250 / t at the end of phase 1
+  # Reduced: lengths x 1/5000, CG steps per update x 1/10; eps follows the paper's curve at
+  # t / (1/500): phase 2 of hybrid_tiny starts at update 10 with eps 0.5.
+  tiny = hf_hybrid.phases(hf_config.get_config("hybrid_tiny"), hf_study.HYBRID_SCHEDULES)
+  assert [(p.cg_steps, p.cg_per_update) for p in tiny] == [(50, 5), (50, 5), (20, 20), (100, 20)]
+  np.testing.assert_allclose(tiny[1].eps(10), 0.5)
+  bad = hf_config.get_config("hybrid_tiny")
+  bad.length_scale = 2.
+  with pytest.raises(ValueError, match="config.length_scale"):
+    hf_hybrid.phases(bad, hf_study.HYBRID_SCHEDULES)
+
+
+def test_hybrid_tiny_runs_from_the_cli(tmp_path):
+  import json  # pylint: disable=import-outside-toplevel
+  from experiments import hf as hf_study  # pylint: disable=import-outside-toplevel
+  hf_study.main(["--workdir", str(tmp_path), "--config", "configs/hf.py:hybrid_tiny",
+                 "--config.num_train=160", "--config.sizes=(784, 8, 3)"])
+  out = json.loads((tmp_path / "hf_hybrid.json").read_text())
+  ends = out["phase_ends"]
+  # 50 CG steps at 5 an update: 10 updates; 50 more; 20 at 20: 1; 100 at 20: 5.
+  assert [(e["updates"], e["cg_steps"]) for e in ends] == [(10, 50), (20, 100), (21, 120),
+                                                           (26, 220)]
+  assert ends[-1]["error"] < out["curve"]["error"][0]  # it trained
+  assert "| 4 | 100 | 20 |" in (tmp_path / "hf_hybrid.md").read_text()
