@@ -72,7 +72,7 @@ class Engine:
     self._jit_init = jax.jit(self._init)
     self._jit_chunk = jax.jit(self._run_chunk, compiler_options=self.plan.compiler_options)
     self._jit_evaluate = jax.jit(self._evaluate)
-    self._jit_diagnose = jax.jit(self._diagnose) if problem.diagnostics is not None else None
+    self._jit_probes = {}  # diagnostics functions -> their compiled population function
     self._compiled = {}  # ahead-of-time executables (`compile`), used instead of the jits
 
   def compile(self, state: member_lib.MemberState) -> dict:
@@ -146,11 +146,20 @@ class Engine:
           self._compiled.pop("evaluate")
       return self._jit_evaluate(state, self.hparams, self.data)
 
-  def diagnose(self, state: member_lib.MemberState):
+  def diagnose(self, state: member_lib.MemberState, fn=None):
     """The problem's diagnostics of every member (pytree of [P, ...]), on one device (batched
     SVDs: ``placement.LAPACK_DEADLOCK_JAXLIB``). It is its own compiled function, so the training
-    chunk is the same program whether diagnostics are on or off."""
-    return self._jit_diagnose(*self.on_one_device((state, self.data)))
+    chunk is the same program whether diagnostics are on or off.
+
+    Args:
+      state: the population's state.
+      fn: ``(params, data) -> pytree`` to compute instead of ``problem.diagnostics`` (at the
+        family's ``eval_params``; compiled once per function).
+    """
+    fn = self.problem.diagnostics if fn is None else fn
+    if fn not in self._jit_probes:
+      self._jit_probes[fn] = jax.jit(lambda state, data: self._diagnose(state, data, fn))
+    return self._jit_probes[fn](*self.on_one_device((state, self.data)))
 
   # Population functions (jitted) ---------------------------------------------------------------
 
@@ -180,5 +189,5 @@ class Engine:
                                       spec()), out_specs=spec(placement.POPULATION))
     return local(state, hparams, data)
 
-  def _diagnose(self, state, data):
-    return jax.vmap(lambda s: self.problem.diagnostics(self.member.eval_params(s), data))(state)
+  def _diagnose(self, state, data, fn):
+    return jax.vmap(lambda s: fn(self.member.eval_params(s), data))(state)

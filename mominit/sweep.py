@@ -93,11 +93,16 @@ def validate_config(config: ml_collections.ConfigDict) -> None:
     if v not in optimizers.NAMES:
       raise ValueError(f"config.sweep.optimizer: unknown optimizer {v!r}; valid: "
                        f"{sorted(optimizers.NAMES)}")
+  choices = getattr(module, "CHOICES", {})  # the problem's categorical axes
   for axis in axes(config.kind):
     values = list(_axis(config, axis))
     if not values:
       raise ValueError(f"config.sweep.{axis} is empty: every sweep axis needs at least one value")
     for v in values:
+      if axis in choices:
+        if v not in choices[axis]:
+          raise ValueError(f"config.sweep.{axis}: unknown {v!r}; valid: {list(choices[axis])}")
+        continue
       if axis == "rule" and v not in optimizers.NAMES:
         raise ValueError(f"config.sweep.rule: unknown rule {v!r}; valid: "
                          f"{sorted(optimizers.NAMES)}")
@@ -167,6 +172,12 @@ def population(config: ml_collections.ConfigDict) -> list[dict]:
   return members
 
 
+def _hp_value(problem, name, value):
+  """A member's value of a problem axis as ``hp`` holds it: a categorical one as its index."""
+  choices = problem.hp_choices.get(name)
+  return value if choices is None else list(choices).index(value)
+
+
 def family_groups(members: list[dict]) -> dict:
   """``{family name: [member indices]}``, families in order of first appearance."""
   groups = {}
@@ -179,10 +190,12 @@ def hparams(members: list[dict], family, problem) -> dict:
   """The traced hyper-parameters of a population of one family: ``seed`` (uint32 [P]), the
   family's (``optimizers.member_hp``: [P] in the default float dtype, or pytrees with a leading
   axis P) and the problem's own (``problem.hp_names``, [P] in the default float dtype: float32,
-  float64 under ``jax_enable_x64``)."""
+  float64 under ``jax_enable_x64``; a categorical axis, ``problem.hp_choices``, as the
+  index of its value)."""
   dtype = jnp.result_type(float)
   per_member = [{"seed": np.uint32(m["seed"]),
                  **optimizers.member_hp(m["rule"], m, family),
-                 **{name: np.asarray(m[name], dtype) for name in problem.hp_names}}
+                 **{name: np.asarray(_hp_value(problem, name, m[name]), dtype)
+                    for name in problem.hp_names}}
                 for m in members]
   return jax.tree.map(lambda *xs: np.stack(xs), *per_member)

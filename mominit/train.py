@@ -9,6 +9,7 @@ the momentum rule), appends to ``metrics.jsonl``, updates a progress bar and sav
 checkpoint (``mominit.runlog``); rerunning with the same ``workdir`` resumes from it and ends
 with the same numbers as an uninterrupted run. ``docs/architecture.md`` maps the modules.
 """
+import dataclasses
 import pathlib
 import time
 from typing import Callable, Optional
@@ -71,9 +72,21 @@ def _gather(parts, trees, size):
   return jax.tree.map(assemble, *trees)
 
 
+def _with_diagnostics(config, problem, fn):
+  """``problem`` with the caller's diagnostics ``fn`` every ``config.diagnostics_every``
+  updates (also evaluation points)."""
+  every = int(config.get("diagnostics_every", 0) or 0)
+  if every <= 0:
+    raise ValueError("diagnostics= needs config.diagnostics_every > 0 (updates between calls), "
+                     f"got {config.get('diagnostics_every')!r}")
+  points = set(problem.eval_points) | set(range(every, config.steps, every))
+  return dataclasses.replace(problem, diagnostics=fn, diagnostics_every=every,
+                             eval_points=tuple(sorted(points)))
+
+
 def train_and_evaluate(config: ml_collections.ConfigDict, workdir: Optional[str] = None,
                        callback: Optional[Callable[[int, dict], None]] = None,
-                       devices=None, data=None):
+                       devices=None, data=None, diagnostics=None, snapshot=None):
   """Trains every member of the config's sweep and evaluates it.
 
   The population is evaluated at update 0, every ``config.eval_every`` updates, at the problem's
@@ -92,7 +105,18 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: Optional[str]
     devices: the devices to run on (default: all of ``jax.devices()``), placed by
       ``mominit.placement.plan`` (``Engine.plan``).
     data: optional ``mominit.data.Dataset`` to train an autoencoder on instead of loading
-      ``config.dataset`` (e.g. your own images, or a small subset).
+      ``config.dataset`` (e.g. your own images, or a small subset); for a classifier a
+      ``mominit.problems.classifier.LabeledData``.
+    diagnostics: optional ``(params, data) -> pytree`` (one member's parameters at its family's
+      ``eval_params`` and the problem's arrays) replacing the problem's own diagnostics, every
+      ``config.diagnostics_every`` updates. The diagnostics (the problem's or these) of every
+      member go to ``diagnostics.jsonl`` and to ``callback`` as ``record["diagnostics"]``
+      ([P, ...] arrays), with their wall time in ``record["timing"]``
+      (as that of the chunks and the evaluation).
+    snapshot: optional ``(params, data) -> pytree`` computed for every member at update 0 and
+      after the last update, passed to ``callback`` as ``record["snapshot"]`` ([P, ...] arrays;
+      not written to files): for heavy statistics needed only at the ends (raw per-layer values,
+      Jacobian spectra).
 
   Returns:
     A ``pandas.DataFrame`` with one row per member: its axis values (``rule`` is the optimizer's
@@ -115,6 +139,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: Optional[str]
     distributed.barrier("mominit: config checked")  # before process 0 writes config.json
   members = population(config)
   problem = make_problem(config, data)
+  if diagnostics is not None:
+    problem = _with_diagnostics(config, problem, diagnostics)
   # Compiled before training, in groups that fit the memory budget (mominit.memory).
   parts, states, _ = memory.planned_engines(
       config, problem, members, devices,
@@ -152,7 +178,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: Optional[str]
     return {**gather([{"alive": s.alive, "diverged_at": s.diverged_at} for s in states]),
             "blown_up_at": ends["blown_up_at"]}
 
-  def observe(step, errors, chunk_losses, rate):
+  def observe(step, errors, chunk_losses, rate, timing=None):
     """Logs and reports the evaluation after `step` updates; returns its record."""
     ends["blown_up_at"] = outcomes.update(ends["blown_up_at"], ends["start_loss"], chunk_losses,
                                           config.blowup_factor, step)
@@ -165,9 +191,19 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: Optional[str]
                      "upd/s": f"{rate:.0f}"})
     if log is not None:
       log.append("metrics.jsonl", record, members)
-      if problem.diagnostics is not None and step % problem.diagnostics_every == 0:
-        stats = gather([engine.diagnose(s) for (_, engine), s in zip(parts, states)])
+    timing = dict(timing or {})
+    if ((log is not None or callback is not None) and problem.diagnostics is not None
+        and step % problem.diagnostics_every == 0):
+      t0 = time.perf_counter()
+      stats = gather([engine.diagnose(s) for (_, engine), s in zip(parts, states)])
+      timing["diagnostics"] = time.perf_counter() - t0
+      if log is not None:
         log.append("diagnostics.jsonl", {"step": step, **stats}, members)
+      record["diagnostics"] = stats
+    if snapshot is not None and step in (0, config.steps):
+      record["snapshot"] = gather([engine.diagnose(s, snapshot)
+                                   for (_, engine), s in zip(parts, states)])
+    record["timing"] = timing  # seconds (for the callback only)
     return record
 
   bar = tqdm(total=config.steps, initial=step, unit="upd", desc=_label(config, workdir, p),
@@ -208,6 +244,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: Optional[str]
         # Between evaluations, by wall time: a long stretch between evaluations is not lost.
         last_save = save(step, chunk_losses, seconds + time.perf_counter() - t0)
         saved_at = step
+    t_chunks = time.perf_counter() - t0
     errors = evaluate()
     for name, (at, error) in problem.marks.items():
       if step == at:
@@ -216,7 +253,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: Optional[str]
     seconds += elapsed
     # Log, then checkpoint: a kill in between replays this evaluation on resume (`truncate`);
     # the checkpoint comes before the callback, so a callback that stops the run finds it saved.
-    record = observe(step, errors, chunk_losses, done / max(elapsed, 1e-9))
+    record = observe(step, errors, chunk_losses, done / max(elapsed, 1e-9),
+                     {"chunks": t_chunks, "evaluation": elapsed - t_chunks})
     if log is not None and (step - saved_at >= config.checkpoint_every or step == config.steps):
       last_save = save(step, [], seconds)
       saved_at = step

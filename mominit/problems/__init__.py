@@ -1,14 +1,16 @@
 """Problems the engine trains: a model, its data and batching, its loss and its errors.
 
 Adding a problem (one place, this package): write a module with ``AXES`` (its own sweep axes),
-``add_defaults(config)``, ``validate(config)`` and ``make(config, data=None) -> Problem``, and add
+``add_defaults(config)``, ``validate(config)`` and ``make(config, data=None) -> Problem`` (and
+``CHOICES``, ``{axis: valid values}``, for categorical axes), and add
 it to :data:`KINDS` under the ``config.kind`` that selects it.
 """
 from mominit.problems import autoencoder
+from mominit.problems import classifier
 from mominit.problems import rnn
 from mominit.problems.base import Problem, no_placement
 
-KINDS = {"autoencoder": autoencoder, "rnn": rnn}
+KINDS = {"autoencoder": autoencoder, "classifier": classifier, "rnn": rnn}
 
 
 def module(kind: str):
@@ -23,4 +25,5 @@ def make(config, data=None) -> Problem:
   return module(config.kind).make(config, data)
 
 
-__all__ = ["Problem", "KINDS", "make", "module", "no_placement", "autoencoder", "rnn"]
+__all__ = ["Problem", "KINDS", "make", "module", "no_placement", "autoencoder", "classifier",
+           "rnn"]

@@ -29,6 +29,8 @@ class Problem:
     error_names: the keys ``evaluate`` returns.
     main_error: the error the progress bar shows.
     hp_names: per-member hyper-parameters the problem reads (its own sweep axes).
+    hp_choices: the categorical ones among them: ``{name: values}``; a member's value enters
+      ``hp`` as its index in ``values`` (e.g. the classifier's ``init``).
     eval_points: update counts, besides the regular ``eval_every`` ones, to evaluate after.
     marks: ``{column: (step, error)}``: the value of ``error`` at update ``step`` becomes a
       results column (e.g. the error when the final low-momentum phase starts).
@@ -48,6 +50,7 @@ class Problem:
   error_names: tuple
   main_error: str
   hp_names: tuple = ()
+  hp_choices: dict = dataclasses.field(default_factory=dict)
   eval_points: tuple = ()
   marks: dict = dataclasses.field(default_factory=dict)
   small_sequential_matmuls: bool = False
