@@ -1,9 +1,13 @@
 """The population engine: one problem, one optimizer family, compiled and placed.
 
 :class:`Engine` wraps the pure per-member functions of ``mominit.member`` in ``jax.jit`` over a
-population (leading member axis), batched and placed on devices as a ``mominit.placement.Plan``
-says. ``mominit.train`` drives one engine per optimizer family of a sweep.
+population (leading member axis), placed on devices as a ``mominit.placement.Plan`` says and
+batched by :func:`run_members`, the loop of each of the plan's strategies. ``mominit.train``
+drives one engine per optimizer family of a sweep: the CLI, ``train``, this file and ``member``
+are the whole path to the compiled step.
 """
+from typing import Callable
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -169,7 +173,7 @@ class Engine:
 
   def _run_chunk(self, state, hparams, data, start, num_steps, stop_at):
     self.trace_counts["chunk"] += 1
-    return placement.run_members(self.plan, self.member.step, state, hparams, stop_at, data,
+    return run_members(self.plan, self.member.step, state, hparams, stop_at, data,
                                  start, num_steps)
 
   def _evaluate(self, state, hparams, data):
@@ -191,3 +195,55 @@ class Engine:
 
   def _diagnose(self, state, data, fn):
     return jax.vmap(lambda s: fn(self.member.eval_params(s), data))(state)
+
+
+def run_members(p: placement.Plan, step: Callable, state, hp, stop_at, data, start, num_steps):
+  """The chunk of a population under plan ``p`` (``mominit.placement``): ``member.chunk_loop``
+  of one member's ``step`` batched as the plan's strategy says, on each device its own members.
+  Arguments and results are those of ``member.chunk_loop`` with a leading member axis."""
+  loop = member_lib.chunk_loop
+  if p.strategy in ("unbatched", "cases"):
+    # A lone member runs unbatched: under vmap XLA drops the size-1 population axis too late
+    # to fold the transposes JAX's dot_general VJP emits, so the weight gradients would come
+    # out transposed and every optimizer update would read them with a strided access. The
+    # axis is dropped outside the loop: with bitcasts to and from [1, ...] on the
+    # loop-carried parameters, copy insertion copied them at every step.
+    squeeze = lambda tree: jax.tree.map(lambda x: x[0], tree)
+    out = loop(step, member_lib.all_finite, *squeeze((state, hp, stop_at)), data, start,
+               num_steps)
+    return jax.tree.map(lambda x: x[None], out)
+  finite = jax.vmap(member_lib.all_finite)
+
+  def local(state, hp, stop_at, data, start, num_steps):
+    """The chunk for one device's members (for all members off the CPU)."""
+    if p.strategy == "member_by_member":
+      each = lambda s, h, d, t, stop: jax.lax.map(
+          lambda m: step(m[0], m[1], d, t, m[2]), (s, h, stop))
+      return loop(each, finite, state, hp, stop_at, data, start, num_steps)
+    batched = jax.vmap(step, in_axes=(0, 0, None, None, 0))
+    run = lambda s, h, stop: loop(batched, finite, s, h, stop, data, start, num_steps)
+    if p.strategy == "vmap":
+      return run(state, hp, stop_at)
+    # Time-blocking: a group of members runs the whole chunk before the next group starts,
+    # so a group's parameters and velocities stay in the CPU's caches from one update to the
+    # next instead of the whole population's streaming through memory at every update.
+    # Members are independent, so only the order of the work changes.
+    split = lambda tree: jax.tree.map(lambda x: x.reshape((-1, p.group) + x.shape[1:]), tree)
+    out = jax.lax.map(lambda g: run(*g), split((state, hp, stop_at)))
+    return jax.tree.map(lambda x: x.reshape((-1,) + x.shape[2:]), out)
+
+  if p.axis == placement.POPULATION and p.platform == "cpu":
+    # Each device runs its own members (a lax.map over a sharded axis would gather the
+    # population onto every device). No collectives inside, so the varying-axis checks (which
+    # scans in the models would trip over) are not needed.
+    spec = jax.sharding.PartitionSpec
+    members = spec(placement.POPULATION)
+    local = jax.shard_map(local, mesh=p.mesh, out_specs=members, check_vma=False,
+                          in_specs=(members, members, members, spec(), spec(), spec()))
+  out = local(state, hp, stop_at, data, start, num_steps)
+  if p.multiprocess:
+    # The host reads the mean losses and first bad updates back after every chunk: replicated,
+    # every process holds all of them (a gather of 2P numbers).
+    everywhere = jax.sharding.NamedSharding(p.mesh, jax.sharding.PartitionSpec())
+    out = (out[0], *(jax.lax.with_sharding_constraint(x, everywhere) for x in out[1:]))
+  return out

@@ -19,18 +19,18 @@ With several devices (and not ``cases``) the population axis is sharded over a o
 own share (``shard_map``), and a population smaller than the device count uses only as many
 devices as it has members.
 
-Adding a strategy (one place, this file): name it in :data:`STRATEGIES`, choose it in
-:func:`plan`, and give :func:`run_members` its loop.
+Adding a strategy: name it in :data:`STRATEGIES` and choose it in :func:`plan` (here), and give
+it its loop in ``mominit.engine.run_members`` (how a device runs its members is the engine's
+half, so that the CLI, ``train``, ``engine`` and ``member`` are the whole path to the step).
 """
 import contextlib
 import dataclasses
 import functools
-from typing import Callable, Optional
+from typing import Optional
 
 import jax
 import numpy as np
 
-from mominit import member as member_lib
 
 CASES = "cases"            # the mesh axis a minibatch is split over
 POPULATION = "population"  # the mesh axis the members are sharded over
@@ -49,7 +49,7 @@ CPU_CHUNK_OPTIONS = {"xla_cpu_copy_insertion_use_region_analysis": True}
 # jax's CPU LAPACK kernels split a batch over the shared intra-op thread pool and block until it
 # is done, so two CPU devices running batched LAPACK calls at once (the RNN's spectral-radius
 # init, the diagnostics' SVDs) can hold every pool thread and wait forever. Seen with this
-# jaxlib on 2 cores; tests/test_placement.py says when the workaround (`Plan.on_one_device`)
+# jaxlib on 2 cores; tests/test_engine.py says when the workaround (`Plan.on_one_device`)
 # can go.
 LAPACK_DEADLOCK_JAXLIB = "0.10.2"
 
@@ -226,57 +226,5 @@ def _multiprocess_plan(num_members, devices, small_sequential_matmuls, member_by
               group)
 
 
-def run_members(p: Plan, step: Callable, state, hp, stop_at, data, start, num_steps):
-  """The chunk of a population under plan ``p``: ``member.chunk_loop`` of one member's ``step``
-  batched as the strategy says, on each device its own members. Arguments and results are those
-  of ``member.chunk_loop`` with a leading member axis."""
-  loop = member_lib.chunk_loop
-  if p.strategy in ("unbatched", "cases"):
-    # A lone member runs unbatched: under vmap XLA drops the size-1 population axis too late
-    # to fold the transposes JAX's dot_general VJP emits, so the weight gradients would come
-    # out transposed and every optimizer update would read them with a strided access. The
-    # axis is dropped outside the loop: with bitcasts to and from [1, ...] on the
-    # loop-carried parameters, copy insertion copied them at every step.
-    squeeze = lambda tree: jax.tree.map(lambda x: x[0], tree)
-    out = loop(step, member_lib.all_finite, *squeeze((state, hp, stop_at)), data, start,
-               num_steps)
-    return jax.tree.map(lambda x: x[None], out)
-  finite = jax.vmap(member_lib.all_finite)
-
-  def local(state, hp, stop_at, data, start, num_steps):
-    """The chunk for one device's members (for all members off the CPU)."""
-    if p.strategy == "member_by_member":
-      each = lambda s, h, d, t, stop: jax.lax.map(
-          lambda m: step(m[0], m[1], d, t, m[2]), (s, h, stop))
-      return loop(each, finite, state, hp, stop_at, data, start, num_steps)
-    batched = jax.vmap(step, in_axes=(0, 0, None, None, 0))
-    run = lambda s, h, stop: loop(batched, finite, s, h, stop, data, start, num_steps)
-    if p.strategy == "vmap":
-      return run(state, hp, stop_at)
-    # Time-blocking: a group of members runs the whole chunk before the next group starts,
-    # so a group's parameters and velocities stay in the CPU's caches from one update to the
-    # next instead of the whole population's streaming through memory at every update.
-    # Members are independent, so only the order of the work changes.
-    split = lambda tree: jax.tree.map(lambda x: x.reshape((-1, p.group) + x.shape[1:]), tree)
-    out = jax.lax.map(lambda g: run(*g), split((state, hp, stop_at)))
-    return jax.tree.map(lambda x: x.reshape((-1,) + x.shape[2:]), out)
-
-  if p.axis == POPULATION and p.platform == "cpu":
-    # Each device runs its own members (a lax.map over a sharded axis would gather the
-    # population onto every device). No collectives inside, so the varying-axis checks (which
-    # scans in the models would trip over) are not needed.
-    spec = jax.sharding.PartitionSpec
-    members = spec(POPULATION)
-    local = jax.shard_map(local, mesh=p.mesh, out_specs=members, check_vma=False,
-                          in_specs=(members, members, members, spec(), spec(), spec()))
-  out = local(state, hp, stop_at, data, start, num_steps)
-  if p.multiprocess:
-    # The host reads the mean losses and first bad updates back after every chunk: replicated,
-    # every process holds all of them (a gather of 2P numbers).
-    everywhere = jax.sharding.NamedSharding(p.mesh, jax.sharding.PartitionSpec())
-    out = (out[0], *(jax.lax.with_sharding_constraint(x, everywhere) for x in out[1:]))
-  return out
-
-
-__all__ = ["Plan", "plan", "run_members", "group_size", "CASES", "POPULATION", "STRATEGIES",
+__all__ = ["Plan", "plan", "group_size", "CASES", "POPULATION", "STRATEGIES",
            "LAPACK_DEADLOCK_JAXLIB"]
