@@ -1,6 +1,6 @@
 """The Glorot & Bengio study (experiments/glorot.py): `--config configs/glorot.py:quick`.
 
-The argument is the size: tiny (CI, under a minute on 2 CPU cores), quick (minutes), medium
+The argument is the size: tiny (CI, about 3 CPU-minutes), quick (minutes), medium
 (= quick; the reproduce medium preset leaves the study out) or paper (= the study's `full`
 preset; "full" is accepted too). The fields are the study's preset
 (`experiments.glorot.PRESETS`); override any of them, e.g. `--config.ae_steps=100
