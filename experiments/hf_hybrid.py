@@ -137,13 +137,14 @@ def run(config, workdir, schedules) -> dict:
   apply_fn = lambda p, x: model.apply({"params": p}, x)
 
   @jax.jit
-  def error(p):  # the paper's training squared error, whole set, in blocks of <= 2000 cases
+  def error_of(p, data):  # the paper's training squared error, whole set, blocks <= 2000 cases
     n = data.shape[0]
     block = max(d for d in range(1, min(n, 2000) + 1) if n % d == 0)
     chunks = data.reshape(n // block, block, -1)
     return jnp.mean(jax.lax.map(lambda x: losses.squared_error(
         jax.nn.sigmoid(apply_fn(p, x)), x), chunks))
 
+  error = lambda p: error_of(p, data)
   t0 = time.perf_counter()
   _, rec = hf.run_phases(
       apply_fn, LOSS, params, data, todo, seed=config.seed, evaluate=error,

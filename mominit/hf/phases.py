@@ -132,7 +132,7 @@ def run_phases(apply_fn, loss: str, params, data: Any, phases: Sequence[Phase], 
                         cg_iters_bound=bound, eps=hp["eps"], l2=hp["l2"], **kwargs)
 
   @jax.jit
-  def step(hp, state, params, gidx, cidx):
+  def step(hp, state, params, data, gidx, cidx):  # data an argument: not baked into the program
     gx, cx = data[gidx], data[cidx]
     return make(hp).step(state, params, (gx, gx), (cx, cx))
 
@@ -164,7 +164,7 @@ def run_phases(apply_fn, loss: str, params, data: Any, phases: Sequence[Phase], 
       hp = dict(decay=jnp.asarray(ph.decay, dtype), max_cg=jnp.int32(ph.cg_per_update),
                 eps=jnp.asarray(_value(ph.eps, t), dtype),
                 l2=jnp.asarray(_value(ph.l2, t), dtype))
-      params, state, info = step(hp, state, params, jnp.asarray(gidx), jnp.asarray(cidx))
+      params, state, info = step(hp, state, params, data, jnp.asarray(gidx), jnp.asarray(cidx))
       used = int(info.cg_iters)
       done += max(used, 1)  # an exactly converged CG (0 steps) still ends the update
       cg_total += used
