@@ -105,7 +105,8 @@ def deviations(spec: dict, preset_name: str, data_dir: Optional[str],
       "(`recall_only=False`).",
       "- **Table 1, HF columns**: SGD_C, HF† and HF* are the paper's reference numbers, shown "
       "for comparison; HF† is the paper's multi-phase hybrid (`experiments.hf."
-      "HYBRID_SCHEDULES`, recorded as data, not run here).",
+      "HYBRID_SCHEDULES`, runnable on its own as `configs/hf.py:hybrid_curves`; not part of "
+      "the reproduction's presets).",
   ]
   if hf_preset:
     scale = ("the paper's scale (full-batch gradients, up to 250 CG steps, compared at final "
