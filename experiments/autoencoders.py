@@ -222,19 +222,9 @@ def main(argv=None) -> int:
                       help="Folder with MNIST / FACES files.")
   overrides, rest = cli.split_overrides(sys.argv[1:] if argv is None else argv)
   args = parser.parse_args(rest)
-  if args.config and args.preset:
-    cli.fail("give --config or --preset, not both")
-  if args.config:
-    dataset, _, size = args.config.partition(":")[2].partition(",")
-    specs = {dataset or "curves": args.config}
-  else:
-    size = args.preset or "quick"
-    specs = {d: f"{autoencoder_config.__file__}:{d},{size}"
-             for d in reproduce_config.plan(size)["autoencoders"]["datasets"]}
-  try:
-    configs = {d: cli.load_config(spec, overrides) for d, spec in specs.items()}
-  except ValueError as e:
-    cli.fail(e)
+  datasets = reproduce_config.plan(args.preset or "quick")["autoencoders"]["datasets"]
+  size, configs = cli.population_configs(args.config, args.preset, autoencoder_config.__file__,
+                                         datasets, "curves", overrides)
   for config in configs.values():
     config.data_dir = args.data_dir or config.data_dir
     config.progress = True

@@ -230,3 +230,27 @@ def load_config(spec: str, overrides: Sequence[str] = (), flag: str = "config"):
   config = flag_values[flag].value
   numbers_in_tuples(config, load_config_file(spec), flag)
   return config
+
+
+def population_configs(config_spec: Optional[str], preset: Optional[str], config_file: str,
+                       names: Sequence[str], default_name: str, overrides: Sequence[str]):
+  """The engine configs an experiment CLI trains: ``--config FILE:NAME,SIZE`` (one population)
+  or ``--preset SIZE`` (every one of ``names``, the plan's data sets or problems, each as
+  ``config_file:NAME,SIZE``; default size quick). Exits with a one-line error for both flags
+  at once or a bad override.
+
+  Returns:
+    (size or "", {name: ConfigDict}).
+  """
+  if config_spec and preset:
+    fail("give --config or --preset, not both")
+  if config_spec:
+    name, _, size = config_spec.partition(":")[2].partition(",")
+    specs = {name or default_name: config_spec}
+  else:
+    size = preset or "quick"
+    specs = {n: f"{config_file}:{n},{size}" for n in names}
+  try:
+    return size, {n: load_config(spec, overrides) for n, spec in specs.items()}
+  except ValueError as e:
+    fail(e)

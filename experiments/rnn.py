@@ -213,19 +213,9 @@ def main(argv=None) -> None:
   parser.add_argument("--data_dir", default=None, help="Unused (RNN data are generated).")
   overrides, rest = cli.split_overrides(sys.argv[1:] if argv is None else argv)
   args = parser.parse_args(rest)
-  if args.config and args.preset:
-    cli.fail("give --config or --preset, not both")
-  if args.config:
-    problem, _, size = args.config.partition(":")[2].partition(",")
-    specs = {problem or "add": args.config}
-  else:
-    size = args.preset or "quick"
-    specs = {p: f"{rnn_config.__file__}:{p},{size}"
-             for p in reproduce_config.plan(size)["rnn"]["problems"]}
-  try:
-    configs = {p: cli.load_config(spec, overrides) for p, spec in specs.items()}
-  except ValueError as e:
-    cli.fail(e)
+  problems = reproduce_config.plan(args.preset or "quick")["rnn"]["problems"]
+  size, configs = cli.population_configs(args.config, args.preset, rnn_config.__file__,
+                                         problems, "add", overrides)
   for config in configs.values():
     config.progress = True
   print("Table 5\n" + run(args.workdir, size or None, configs=configs)["table5"])
