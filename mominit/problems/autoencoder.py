@@ -71,6 +71,18 @@ def epoch_order(data_key: jax.Array, epoch, num_train: int) -> jax.Array:
   return jax.random.permutation(jax.random.fold_in(data_key, epoch), num_train).astype(jnp.int32)
 
 
+def epoch_minibatch(order, data_key, step, num_train: int, batch_size: int):
+  """(int32 [batch_size] case indices of update ``step``, the epoch's order): the next slice of
+  the epoch's permutation, drawn anew (``epoch_order``) when an epoch starts. ``step`` is the
+  same for every member (unbatched), so under vmap the redraw stays a cond."""
+  steps_per_epoch = num_train // batch_size
+  order = jax.lax.cond(step % steps_per_epoch == 0,
+                       lambda: epoch_order(data_key, step // steps_per_epoch, num_train),
+                       lambda: order)
+  start = (step % steps_per_epoch) * batch_size
+  return jax.lax.dynamic_slice_in_dim(order, start, batch_size), order
+
+
 def _block_size(n, limit=2000):
   """The largest divisor of n not above limit, so the data splits into equal evaluation blocks."""
   return max(d for d in range(1, min(n, limit) + 1) if n % d == 0)
@@ -113,7 +125,6 @@ def make(config, data=None) -> Problem:
   n, batch_size = train.shape[0], config.batch_size
   if batch_size > n:
     raise ValueError(f"config.batch_size={batch_size} is larger than the training set ({n} cases)")
-  steps_per_epoch = n // batch_size
   logistic = models.AUTOENCODER_OUTPUTS[config.dataset] == "logistic"
   loss_fn = losses.sigmoid_cross_entropy if logistic else losses.squared_error
   model = models.autoencoder_from_sizes(sizes, output, activation=config.activation)
@@ -129,11 +140,8 @@ def make(config, data=None) -> Problem:
     return epoch_order(key, 0, n)
 
   def batch(order, key, step, data):
-    # `step` is the same for every member (unbatched), so under vmap this stays a cond.
-    order = jax.lax.cond(step % steps_per_epoch == 0,
-                         lambda: epoch_order(key, step // steps_per_epoch, n), lambda: order)
-    start = (step % steps_per_epoch) * batch_size
-    return data["train"][jax.lax.dynamic_slice_in_dim(order, start, batch_size)], order
+    idx, order = epoch_minibatch(order, key, step, n, batch_size)
+    return data["train"][idx], order
 
   def loss(params, x):
     return loss_fn(model.apply({"params": params}, x), x)

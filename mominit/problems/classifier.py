@@ -30,7 +30,7 @@ import numpy as np
 import optax
 
 from mominit.models.autoencoder import AUTOENCODER_INITS
-from mominit.problems.autoencoder import epoch_order
+from mominit.problems.autoencoder import epoch_minibatch, epoch_order
 from mominit.problems.base import Problem
 
 AXES = ("init",)  # the problem's own sweep axes (per-member hyper-parameters)
@@ -154,7 +154,6 @@ def make(config, data=None) -> Problem:
                                             dtype if part == "x" else jnp.int32)
             for split in ("train", "test") for part in ("x", "y")}
   n, batch_size = arrays["train_x"].shape[0], config.batch_size
-  steps_per_epoch = n // batch_size
   width = arrays["train_x"].shape[1]
   model = net(config, width)
   # Only the initializations the sweep names are compiled; a member's hp["init"] is its index.
@@ -170,10 +169,7 @@ def make(config, data=None) -> Problem:
     return epoch_order(key, 0, n)
 
   def batch(order, key, step, data):
-    # `step` is the same for every member (unbatched), so under vmap this stays a cond.
-    order = jax.lax.cond(step % steps_per_epoch == 0,
-                         lambda: epoch_order(key, step // steps_per_epoch, n), lambda: order)
-    idx = jax.lax.dynamic_slice_in_dim(order, (step % steps_per_epoch) * batch_size, batch_size)
+    idx, order = epoch_minibatch(order, key, step, n, batch_size)
     return (data["train_x"][idx], data["train_y"][idx]), order
 
   def loss(params, batch):
