@@ -33,6 +33,7 @@ from experiments import paper_values
 from experiments import populations
 from experiments import report
 from experiments import report_notes
+from mominit import branch
 
 CELL = ("problem", "rule", "mu_max")
 NAMES = {"curves": "CURVES", "mnist": "MNIST", "faces": "FACES"}
@@ -81,7 +82,8 @@ def run(workdir, preset="quick", data_dir: Optional[str] = None, progress: bool 
     workdirs[dataset] = workdir / "table1" / dataset
     base = populations.mean_image_error(data.train)
     frames.append(populations.run(config, workdirs[dataset], "table1", dataset, base,
-                                  data=data, init="sparse"))
+                                  data=data, branch_at=_branch_points(section, config).values(),
+                                  init="sparse"))
     twins += _twins(section, config, workdir, dataset, base, data)
     # Which data (claims that compare with the paper's own runs need the original files).
     source = ("generated" if dataset == "curves" and report_notes.curves_generated(data_dir)
@@ -100,11 +102,24 @@ def run(workdir, preset="quick", data_dir: Optional[str] = None, progress: bool 
           "seconds": time.perf_counter() - t0, "configs": configs}
 
 
+def _branch_points(section, config) -> dict:
+  """{twin label: k}: a twin repeats the Table 1 population's first k updates (k = one before
+  the earlier of their final phases, `mominit.branch`), so it starts from the population's
+  state there instead of from update 0."""
+  starts = lambda final: config.steps - final if final else config.steps
+  return {label: min(starts(config.final_steps), starts(int(final))) - 1
+          for label, final in section.get("final_twins", {}).items()
+          if min(starts(config.final_steps), starts(int(final))) > 1}
+
+
 def _twins(section, config, workdir, dataset, base, data) -> list:
   """The twin populations of `section["final_twins"]` ({experiment label: final_steps}): NAG at
   every mu_max above the final mu, same seeds and learning rates, another final phase (0: none,
-  continuing at mu_max to the end; the control of the "final phase helps" claim)."""
+  continuing at mu_max to the end; the control of the "final phase helps" claim). Each starts
+  from the Table 1 population's branch before the first update where they differ, when the
+  population saved it (a workdir trained before branches were saved trains from update 0)."""
   frames = []
+  points = _branch_points(section, config)
   for label, final_steps in section.get("final_twins", {}).items():
     twin = copy.deepcopy(config)
     twin.final_steps = int(final_steps)
@@ -112,8 +127,10 @@ def _twins(section, config, workdir, dataset, base, data) -> list:
     twin.sweep.mu_max = [m for m in config.sweep.mu_max if m > config.final_mu]
     if not twin.sweep.mu_max or "nag" not in config.sweep.rule:
       continue
+    fork = branch.path(workdir / "table1" / dataset, points.get(label, 0))
+    start = fork if fork.exists() and not config.get("distributed") else None
     frame = populations.run(twin, workdir / label / dataset, label, dataset, base, data=data,
-                            init="sparse")
+                            start_from=start, init="sparse")
     frame["final_steps"] = int(final_steps)
     frames.append(frame)
   return frames

@@ -87,7 +87,7 @@ def check_workdir(config, workdir) -> None:
 
 
 def run(config, workdir, experiment: str, problem: str, baseline: float,
-        data=None, **labels) -> pd.DataFrame:
+        data=None, branch_at=(), start_from=None, **labels) -> pd.DataFrame:
   """Trains one population (resuming from `workdir` if it holds the same config).
 
   Args:
@@ -97,13 +97,15 @@ def run(config, workdir, experiment: str, problem: str, baseline: float,
     problem: the `problem` label (data set or RNN problem name).
     baseline: the problem's baseline error (see `experiments.claims`).
     data: optional `Dataset` for autoencoders.
+    branch_at, start_from: passed to `train.train_and_evaluate` (`mominit.branch`).
     **labels: more constant columns (e.g. init="sparse").
 
   Returns:
     The engine's per-member DataFrame with the label columns in front.
   """
   check_workdir(config, workdir)
-  frame = train.train_and_evaluate(config, workdir=str(workdir), data=data)
+  frame = train.train_and_evaluate(config, workdir=str(workdir), data=data,
+                                   branch_at=tuple(branch_at), start_from=start_from)
   front = {"experiment": experiment, "problem": problem, **labels, "baseline": baseline}
   for i, (name, value) in enumerate(front.items()):
     frame.insert(i, name, value)

@@ -91,8 +91,8 @@ class RunLog:
     path = self.workdir / "config.json"
     if not path.exists():
       return
-    old = _flat(json.loads(path.read_text()))
-    new = _flat(json.loads(config.to_json_best_effort()))
+    old = flat_config(json.loads(path.read_text()))
+    new = flat_config(json.loads(config.to_json_best_effort()))
     differ = sorted(k for k in set(old) | set(new)
                     if k not in IGNORED_FIELDS and old.get(k) != new.get(k))
     if differ:
@@ -124,12 +124,12 @@ class RunLog:
       f.write(json.dumps(line, default=float) + "\n")
 
 
-def _flat(tree, prefix=""):
-  """{"a": {"b": 1}} -> {"a.b": 1}."""
+def flat_config(tree, prefix=""):
+  """{"a": {"b": 1}} -> {"a.b": 1} (a config dict's fields by dotted name)."""
   out = {}
   for key, value in tree.items():
     if isinstance(value, dict):
-      out.update(_flat(value, f"{prefix}{key}."))
+      out.update(flat_config(value, f"{prefix}{key}."))
     else:
       out[f"{prefix}{key}"] = value
   return out

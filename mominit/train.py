@@ -10,6 +10,7 @@ checkpoint (``mominit.runlog``); rerunning with the same ``workdir`` resumes fro
 with the same numbers as an uninterrupted run. ``docs/architecture.md`` maps the modules.
 """
 import dataclasses
+import json
 import pathlib
 import time
 from typing import Callable, Optional
@@ -18,6 +19,7 @@ import jax
 import ml_collections
 import numpy as np
 
+from mominit import branch as branch_lib
 from mominit import distributed
 from mominit import memory
 from mominit import outcomes
@@ -86,7 +88,8 @@ def _with_diagnostics(config, problem, fn):
 
 def train_and_evaluate(config: ml_collections.ConfigDict, workdir: Optional[str] = None,
                        callback: Optional[Callable[[int, dict], None]] = None,
-                       devices=None, data=None, diagnostics=None, snapshot=None):
+                       devices=None, data=None, diagnostics=None, snapshot=None,
+                       branch_at=(), start_from=None):
   """Trains every member of the config's sweep and evaluates it.
 
   The population is evaluated at update 0, every ``config.eval_every`` updates, at the problem's
@@ -117,6 +120,16 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: Optional[str]
       after the last update, passed to ``callback`` as ``record["snapshot"]`` ([P, ...] arrays;
       not written to files): for heavy statistics needed only at the ends (raw per-layer values,
       Jacobian spectra).
+    branch_at: update counts (0 < k < steps) after which the whole state is saved as a branch,
+      ``mominit.branch.path(workdir, k)`` (needs ``workdir``; a chunk ends there, no
+      evaluation is added).
+    start_from: a branch file (``mominit.branch``) of a run whose members include all of this
+      config's and whose first k updates are this run's (``branch.check`` says which config
+      fields may differ; neither run's final phase may start at or before k): training starts
+      at update k instead of 0, unless ``workdir`` holds a checkpoint of its own.
+      ``metrics.jsonl`` begins with the parent's records up to k (these members' columns),
+      ``seconds`` counts the parent's time up to k, and the run ends where an unbranched one
+      would, up to float rounding (its members ran in another population before the branch).
 
   Returns:
     A ``pandas.DataFrame`` with one row per member: its axis values (``rule`` is the optimizer's
@@ -132,6 +145,12 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: Optional[str]
   if config.get("distributed"):
     distributed.initialize()  # before anything touches a device
   validate_config(config)
+  branch_at = sorted({int(k) for k in branch_at})
+  if branch_at and (workdir is None or not 0 < branch_at[0] <= branch_at[-1] < config.steps):
+    raise ValueError(f"branch_at={branch_at}: needs a workdir and update counts in (0, "
+                     f"steps={config.steps})")
+  if start_from is not None and jax.process_count() > 1:
+    raise ValueError("start_from: not supported in a multi-process run (train from update 0)")
   log = None
   if workdir is not None:
     log = runlog.RunLog(workdir)
@@ -141,6 +160,14 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: Optional[str]
   problem = make_problem(config, data)
   if diagnostics is not None:
     problem = _with_diagnostics(config, problem, diagnostics)
+  fork = None  # the branch to start from (checked before anything is compiled)
+  carry = (0.0, 0)  # (loss sum [P], updates) of a chunk split by a branch point, so far
+  if start_from is not None and (log is None or log.latest_step() is None):
+    fork = branch_lib.load(start_from)
+    where = branch_lib.check(fork, json.loads(config.to_json_best_effort()), members)
+    if any(at == fork.step for at, _ in problem.marks.values()):
+      raise ValueError(f"start_from: a mark of the problem falls on the branch's update "
+                       f"{fork.step}")
   # Compiled before training, in groups that fit the memory budget (mominit.memory).
   parts, states, _ = memory.planned_engines(
       config, problem, members, devices,
@@ -206,6 +233,18 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: Optional[str]
     record["timing"] = timing  # seconds (for the callback only)
     return record
 
+  if fork is not None:
+    states = _from_branch(parts, states, fork.leaves, where)
+    step, seconds = fork.step, float(fork.seconds)
+    ends = {k: np.asarray(v)[where] for k, v in fork.outcomes.items()}
+    pending_count = len(fork.pending)  # the parent's chunk losses since its last evaluation
+    pending[:pending_count] = np.asarray(fork.pending)[:, where]
+    if fork.partial_steps:  # the branch split a chunk: this run finishes it
+      carry = (fork.partial[where] * fork.partial_steps, fork.partial_steps)
+    if log is not None:
+      for record in branch_lib.history(start_from, step, where):
+        log.append("metrics.jsonl", record, members)
+
   bar = tqdm(total=config.steps, initial=step, unit="upd", desc=_label(config, workdir, p),
              disable=not config.progress or jax.process_index() != 0,
              dynamic_ncols=True)
@@ -230,15 +269,30 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: Optional[str]
     chunk_losses, done = [row for row in pending[:pending_count]], boundary - step
     pending_count = 0
     while step < boundary:
-      n = min(config.chunk, boundary - step)
+      # A branch point inside a chunk runs it in two parts that log as one chunk (their
+      # update-weighted mean loss), so branching changes neither the chunks nor the log.
+      n = min([config.chunk - carry[1], boundary - step] + [k - step for k in branch_at
+                                                            if k > step])
       losses = []
       for j, (_, engine) in enumerate(parts):
         states[j], mean_loss = engine.run_chunk(states[j], step, n)
         losses.append(mean_loss)
-      chunk_losses.append(gather(losses).astype(np.float64))
+      row = gather(losses).astype(np.float64)
+      carry = (carry[0] + row * n, carry[1] + n) if carry[1] else (row * n, n)
       step += n
       bar.update(n)
+      if carry[1] == config.chunk or step == boundary:
+        chunk_losses.append(row if carry[1] == n else carry[0] / carry[1])
+        carry = (0.0, 0)
+      if step in branch_at:  # before any later checkpoint: a checkpoint past k implies it
+        leaves = jax.tree.leaves(gather(states))  # (every process gathers)
+        if log.writer:
+          branch_lib.save(branch_lib.path(workdir, step), branch_lib.Branch(
+              step, members, leaves, ends, np.reshape(chunk_losses, (-1, p)),
+              carry[0] / max(carry[1], 1), carry[1], seconds + time.perf_counter() - t0,
+              json.loads(config.to_json_best_effort())))
       if (log is not None and step < boundary and config.checkpoint_minutes > 0
+          and not carry[1]  # (not inside a chunk a branch point split)
           and jax.process_count() == 1  # processes' clocks would disagree on when to save
           and time.monotonic() - last_save >= 60 * config.checkpoint_minutes):
         # Between evaluations, by wall time: a long stretch between evaluations is not lost.
@@ -277,6 +331,27 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: Optional[str]
   if log is not None and log.writer:
     frame.to_csv(log.workdir / "results.csv", index=False)
   return frame
+
+
+def _from_branch(parts, states, leaves, where):
+  """The engines' states taken from a branch's [P_branch, ...] leaves: engine j's members are
+  ``where[idx_j]`` (padded with its first member, as ``Engine`` pads), placed like ``states``."""
+  out = []
+  for (idx, _), like in zip(parts, states):
+    like_leaves, treedef = jax.tree.flatten(like)
+    if len(like_leaves) != len(leaves):
+      raise ValueError(f"start_from: the branch holds {len(leaves)} state arrays per member, "
+                       f"this run's members {len(like_leaves)} (another problem or optimizer)")
+    rows = np.asarray(where)[idx]
+    rows = np.concatenate([rows, np.full(like_leaves[0].shape[0] - len(rows), rows[0])])
+    new = []
+    for x, saved in zip(like_leaves, leaves):
+      if saved.shape[1:] != x.shape[1:] or saved.dtype != x.dtype:
+        raise ValueError(f"start_from: a branch array of shape {saved.shape[1:]} "
+                         f"{saved.dtype} where this run has {x.shape[1:]} {x.dtype}")
+      new.append(jax.device_put(saved[rows], x.sharding))
+    out.append(jax.tree.unflatten(treedef, new))
+  return out
 
 
 __all__ = ["train_and_evaluate", "engines", "Engine", "MemberState", "Problem", "default_config",
