@@ -18,13 +18,17 @@ import pytest
 
 from mominit import distributed
 from mominit import train
-from tests.test_train import ae_config, small_curves
+from tests.test_train import CACHE, ae_config, small_curves
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
 
 _WORKER = textwrap.dedent("""
     import os, sys
     sys.path.insert(0, {repo!r})
+    import jax
+    # The second launch (the resume) compiles what the first did: the tests' compile cache.
+    jax.config.update("jax_compilation_cache_dir", {cache!r})
+    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.5)
     from mominit import runlog, train
     from tests.test_train import ae_config, small_curves
     die_after = int(os.environ.get("TEST_DIE_AFTER_SAVE", "-1"))
@@ -65,7 +69,7 @@ def _launch(workdir, port, die_after=None):
     if die_after is not None and pid == 1:
       env["TEST_DIE_AFTER_SAVE"] = str(die_after)
     procs.append(subprocess.Popen(
-        [sys.executable, "-c", _WORKER.format(repo=str(REPO)), str(workdir)], cwd=REPO,
+        [sys.executable, "-c", _WORKER.format(repo=str(REPO), cache=CACHE), str(workdir)], cwd=REPO,
         env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True))
   return procs
 
@@ -97,8 +101,13 @@ def test_two_processes_train_one_population_and_resume_after_a_kill(tmp_path):
     deadline = time.monotonic() + 600  # (generous: a loaded 2-core machine is slow)
     while procs[1].poll() is None and time.monotonic() < deadline:
       time.sleep(0.2)
-    # (Process 0 may still be finalising the checkpoint orbax saved with process 1's shards.)
-    codes, logs = _wait(procs, time.monotonic() + 30)
+    # (Process 0 may still be finalising the checkpoint orbax saved with process 1's shards:
+    # killed once that checkpoint is in place, or after 30 s.)
+    deadline = time.monotonic() + 30
+    while (procs[0].poll() is None and time.monotonic() < deadline
+           and not (workdir / "checkpoints" / "16").is_dir()):
+      time.sleep(0.2)
+    codes, logs = _wait(procs, min(deadline, time.monotonic() + 1))
     assert codes[1] == 17, logs[0][-3000:] + logs[1][-3000:]
     assert not (workdir / "results.csv").exists()
     saved = sorted(int(p.name) for p in (workdir / "checkpoints").iterdir() if p.name.isdigit())
