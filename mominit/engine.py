@@ -109,6 +109,19 @@ class Engine:
     return jax.device_put(self._jit_init(*self.on_one_device((self.hparams, self.data))),
                           self.sharding)
 
+  def place(self, tree) -> member_lib.MemberState:
+    """A population state from host arrays (each leaf [plan.padded, ...], e.g. a branch's),
+    placed as ``init`` places it; checked against the state ``init`` would give (ValueError
+    naming the leaf that differs in shape or dtype), without running or compiling the init."""
+    like = jax.eval_shape(self._init, self.hparams, self.data)
+    for (where, want), got in zip(jax.tree_util.tree_leaves_with_path(like),
+                                  jax.tree.leaves(tree), strict=True):
+      if tuple(np.shape(got)) != tuple(want.shape) or np.asarray(got).dtype != want.dtype:
+        raise ValueError(f"state leaf {jax.tree_util.keystr(where)}: {np.shape(got)} "
+                         f"{np.asarray(got).dtype}, this engine's is {want.shape} {want.dtype}")
+    return jax.device_put(jax.tree.unflatten(jax.tree.structure(like), jax.tree.leaves(tree)),
+                          self.sharding)
+
   def run_chunk(self, state: member_lib.MemberState, start: int, num_steps: int):
     """Runs ``num_steps <= config.chunk`` updates from update count ``start`` (one compilation
     serves every start and length). Returns the new state and the per-member mean training loss

@@ -155,7 +155,7 @@ def budget_from(config, devices) -> int:
   return value if value > 0 else device_budget(devices)
 
 
-def planned_engines(config, problem, members: list, devices=None, say=print):
+def planned_engines(config, problem, members: list, devices=None, say=print, init=None):
   """Engines that fit the memory budget, with their initial states and compiled programs.
 
   Each optimizer family's population is compiled as one engine (``Engine.compile``, ahead of
@@ -163,6 +163,10 @@ def planned_engines(config, problem, members: list, devices=None, say=print):
   (``budget_from``: ``config.memory_budget`` bytes, default a share of the
   device's memory), the family trains in the fewest equal groups that fit, each its own engine
   (``split``, measured from a one-member engine), one after another per chunk.
+
+  Args:
+    init: optional ``(member indices, engine) -> state`` giving an engine's starting state
+      instead of ``engine.init()`` (a run that starts from a branch: nothing to initialize).
 
   Returns:
     ``([(member indices, engine)], [initial state per engine], [MemoryPlan per family])``;
@@ -174,12 +178,13 @@ def planned_engines(config, problem, members: list, devices=None, say=print):
   from mominit import sweep  # pylint: disable=import-outside-toplevel
   from mominit.engine import Engine  # pylint: disable=import-outside-toplevel
   devices = list(devices if devices is not None else jax.devices())
+  init = init or (lambda idx, engine: engine.init())
   budget = budget_from(config, devices)
   data_bytes = tree_bytes(problem.data)
   parts, states, plans = [], [], []
   for idx in sweep.family_groups(members).values():
     engine = Engine(config, problem, [members[i] for i in idx], devices)
-    state = engine.init()
+    state = init(idx, engine)
     needed = max(engine.compile(state).values())
     if needed <= budget:
       parts.append((idx, engine))
@@ -196,7 +201,7 @@ def planned_engines(config, problem, members: list, devices=None, say=print):
         group = idx[start:start + size]
         start += size
         engine = Engine(config, problem, [members[i] for i in group], devices)
-        state = engine.init()
+        state = init(group, engine)
         built.append((group, engine, state, max(engine.compile(state).values())))
       if max(b[3] for b in built) <= budget or max(plan.groups) == 1:
         break

@@ -171,7 +171,9 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: Optional[str]
   # Compiled before training, in groups that fit the memory budget (mominit.memory).
   parts, states, _ = memory.planned_engines(
       config, problem, members, devices,
-      say=lambda text: print(text) if config.progress and jax.process_index() == 0 else None)
+      say=lambda text: print(text) if config.progress and jax.process_index() == 0 else None,
+      init=None if fork is None else lambda idx, engine: _from_branch(engine, fork.leaves,
+                                                                     where[idx]))
   p = len(members)
   gather = lambda trees: _gather(parts, trees, p)
   step, seconds, saved_at = 0, 0.0, 0
@@ -234,7 +236,6 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: Optional[str]
     return record
 
   if fork is not None:
-    states = _from_branch(parts, states, fork.leaves, where)
     step, seconds = fork.step, float(fork.seconds)
     ends = {k: np.asarray(v)[where] for k, v in fork.outcomes.items()}
     pending_count = len(fork.pending)  # the parent's chunk losses since its last evaluation
@@ -333,25 +334,15 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: Optional[str]
   return frame
 
 
-def _from_branch(parts, states, leaves, where):
-  """The engines' states taken from a branch's [P_branch, ...] leaves: engine j's members are
-  ``where[idx_j]`` (padded with its first member, as ``Engine`` pads), placed like ``states``."""
-  out = []
-  for (idx, _), like in zip(parts, states):
-    like_leaves, treedef = jax.tree.flatten(like)
-    if len(like_leaves) != len(leaves):
-      raise ValueError(f"start_from: the branch holds {len(leaves)} state arrays per member, "
-                       f"this run's members {len(like_leaves)} (another problem or optimizer)")
-    rows = np.asarray(where)[idx]
-    rows = np.concatenate([rows, np.full(like_leaves[0].shape[0] - len(rows), rows[0])])
-    new = []
-    for x, saved in zip(like_leaves, leaves):
-      if saved.shape[1:] != x.shape[1:] or saved.dtype != x.dtype:
-        raise ValueError(f"start_from: a branch array of shape {saved.shape[1:]} "
-                         f"{saved.dtype} where this run has {x.shape[1:]} {x.dtype}")
-      new.append(jax.device_put(saved[rows], x.sharding))
-    out.append(jax.tree.unflatten(treedef, new))
-  return out
+def _from_branch(engine, leaves, rows):
+  """An engine's starting state from a branch's [P_branch, ...] leaves: its members are the
+  branch's ``rows`` (padded with the first, as ``Engine`` pads)."""
+  rows = np.concatenate([rows, np.full(engine.plan.padded - len(rows), rows[0])])
+  try:
+    return engine.place([np.asarray(x)[rows] for x in leaves])
+  except ValueError as e:
+    raise ValueError(f"start_from: the branch's members do not have this run's state ({e}): "
+                     "another problem or optimizer") from None
 
 
 __all__ = ["train_and_evaluate", "engines", "Engine", "MemberState", "Problem", "default_config",

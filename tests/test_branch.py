@@ -32,8 +32,11 @@ def parent(curves, tmp_path_factory):
 def forked(parent, curves, tmp_path_factory):
   """The control twin started from the parent's branch: (its workdir, its results)."""
   workdir = tmp_path_factory.mktemp("twin")
-  frame = train.train_and_evaluate(control(), workdir=str(workdir), data=curves,
-                                   start_from=branch.path(parent[0], K))
+  with pytest.MonkeyPatch.context() as patch:
+    # Nothing to initialize: the engines' states are the branch's (so no init is compiled).
+    patch.setattr(train.Engine, "init", lambda self: pytest.fail("the twin ran its init"))
+    frame = train.train_and_evaluate(control(), workdir=str(workdir), data=curves,
+                                     start_from=branch.path(parent[0], K))
   return workdir, frame
 
 
