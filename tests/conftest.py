@@ -9,6 +9,15 @@ import pathlib
 # One OpenBLAS thread (before numpy loads): see experiments/host.py.
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
+# Identical programs recur across tests (a population and its members run alone share one HLO,
+# because hyper-parameters are traced), so a per-session persistent XLA cache saves most compiles.
+# Set in the environment (before jax loads) so that the tests' subprocesses (the CLIs, the
+# kill-and-resume scripts, the two-process run) share it too.
+_CACHE = os.environ.get("MOMINIT_TEST_JAX_CACHE", "/tmp/mominit-test-jax-cache")
+os.environ.setdefault("JAX_COMPILATION_CACHE_DIR", _CACHE)
+os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "0.5")
+os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES", "0")
+
 import jax  # pylint: disable=wrong-import-position
 import pytest
 
@@ -19,10 +28,7 @@ if jax.config.jax_num_cpu_devices < 0 and (
     "xla_force_host_platform_device_count" not in os.environ.get("XLA_FLAGS", "")):
   jax.config.update("jax_num_cpu_devices", 1)
 
-# Identical programs recur across tests (a population and its members run alone share one HLO,
-# because hyper-parameters are traced), so a per-session persistent XLA cache saves most compiles.
-jax.config.update("jax_compilation_cache_dir",
-                  os.environ.get("MOMINIT_TEST_JAX_CACHE", "/tmp/mominit-test-jax-cache"))
+jax.config.update("jax_compilation_cache_dir", os.environ["JAX_COMPILATION_CACHE_DIR"])
 jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.5)
 jax.config.update("jax_persistent_cache_min_entry_size_bytes", 0)
 

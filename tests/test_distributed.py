@@ -18,17 +18,13 @@ import pytest
 
 from mominit import distributed
 from mominit import train
-from tests.test_train import CACHE, ae_config, small_curves
+from tests.test_train import ae_config, small_curves
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
 
 _WORKER = textwrap.dedent("""
     import os, sys
     sys.path.insert(0, {repo!r})
-    import jax
-    # The second launch (the resume) compiles what the first did: the tests' compile cache.
-    jax.config.update("jax_compilation_cache_dir", {cache!r})
-    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.5)
     from mominit import runlog, train
     from tests.test_train import ae_config, small_curves
     die_after = int(os.environ.get("TEST_DIE_AFTER_SAVE", "-1"))
@@ -69,7 +65,7 @@ def _launch(workdir, port, die_after=None):
     if die_after is not None and pid == 1:
       env["TEST_DIE_AFTER_SAVE"] = str(die_after)
     procs.append(subprocess.Popen(
-        [sys.executable, "-c", _WORKER.format(repo=str(REPO), cache=CACHE), str(workdir)], cwd=REPO,
+        [sys.executable, "-c", _WORKER.format(repo=str(REPO)), str(workdir)], cwd=REPO,
         env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True))
   return procs
 

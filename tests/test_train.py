@@ -16,7 +16,6 @@ from mominit import problems
 from mominit import train
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
-CACHE = jax.config.jax_compilation_cache_dir  # the persistent XLA cache conftest.py set
 
 
 def small_curves():
@@ -327,9 +326,6 @@ import jax, jax.numpy as jnp, numpy as np
 from tests.test_train import rnn_config, ae_config, small_curves
 from mominit import train
 assert len(jax.devices()) == 2, jax.devices()
-# Identical programs recur below (each run builds its engines anew): the tests' compile cache.
-jax.config.update("jax_compilation_cache_dir", {str(CACHE)!r})
-jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.5)
 out = {{}}
 c = rnn_config(steps=40, eval_every=10, hidden=12)
 engine = train.Engine(c, train.make_problem(c), train.population(c))
