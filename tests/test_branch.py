@@ -144,3 +144,13 @@ def test_branching_changes_neither_the_parents_numbers_nor_its_log(parent, curve
     assert a["step"] == b["step"]
     # (the split chunk's two parts: an update-weighted mean of two means)
     np.testing.assert_allclose(a["train_loss"], b["train_loss"], rtol=1e-6)
+
+
+def test_the_reproduction_branches_one_update_before_the_earlier_final_phase():
+  from configs import reproduce
+  from experiments import autoencoders
+  for size, want in (("quick", {"table2_control": 999}),  # 1,200 updates, final phase 200
+                     ("paper", {"table2_control": 748_999, "table2_early": 699_999})):
+    section = reproduce.plan(size)["autoencoders"]
+    config = reproduce.autoencoder_config(section, "curves", None, False)
+    assert autoencoders._branch_points(section, config) == want  # pylint: disable=protected-access
