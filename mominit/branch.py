@@ -16,11 +16,13 @@ of ``mominit.outcomes`` (``start_loss``, ``blown_up_at``), the chunk losses sinc
 evaluation, the wall time so far, the members and the parent's config; ``check`` says whether a
 config may start from it and ``history`` gives the parent's evaluations before it.
 """
+import hashlib
 import json
 import os
 import pathlib
 from typing import NamedTuple
 
+import jax
 import numpy as np
 
 from mominit import runlog
@@ -47,6 +49,7 @@ class Branch(NamedTuple):
     partial_steps: 0 when the branch point ends a chunk.
     seconds: the parent's wall time up to ``step``.
     config: the parent's config (a dict).
+    data: ``digest`` of the problem's arrays (the data may come from the caller, not the config).
   """
   step: int
   members: list
@@ -57,6 +60,7 @@ class Branch(NamedTuple):
   partial_steps: int
   seconds: float
   config: dict
+  data: str
 
 
 def path(workdir, step: int) -> pathlib.Path:
@@ -70,7 +74,8 @@ def save(file, branch: Branch) -> None:
   file.parent.mkdir(parents=True, exist_ok=True)
   meta = {"step": int(branch.step), "members": branch.members, "seconds": float(branch.seconds),
           "config": branch.config, "outcomes": sorted(branch.outcomes),
-          "leaves": len(branch.leaves), "partial_steps": int(branch.partial_steps)}
+          "leaves": len(branch.leaves), "partial_steps": int(branch.partial_steps),
+          "data": branch.data}
   arrays = {f"leaf_{i}": np.asarray(x) for i, x in enumerate(branch.leaves)}
   arrays.update({f"outcome_{k}": np.asarray(v) for k, v in branch.outcomes.items()})
   arrays["pending"] = np.asarray(branch.pending, np.float64)
@@ -89,7 +94,17 @@ def load(file) -> Branch:
                   [z[f"leaf_{i}"] for i in range(meta["leaves"])],
                   {k: z[f"outcome_{k}"] for k in meta["outcomes"]},
                   z["pending"], z["partial"], meta["partial_steps"], meta["seconds"],
-                  meta["config"])
+                  meta["config"], meta["data"])
+
+
+def digest(tree) -> str:
+  """SHA-256 of a pytree's arrays (shapes, dtypes and bytes, in leaf order)."""
+  h = hashlib.sha256()
+  for x in jax.tree.leaves(tree):
+    x = np.ascontiguousarray(np.asarray(x))
+    h.update(f"{x.shape}{x.dtype}".encode())
+    h.update(x.tobytes())
+  return h.hexdigest()
 
 
 def _phase_start(config: dict) -> int:
@@ -98,20 +113,22 @@ def _phase_start(config: dict) -> int:
   return int(config["steps"]) - final if final else int(config["steps"])
 
 
-def check(branch: Branch, config: dict, members: list) -> np.ndarray:
+def check(branch: Branch, config: dict, members: list, data: str) -> np.ndarray:
   """Where each of ``members`` is in the branch, if a run of ``config`` may start from it.
 
   Args:
     branch: the saved branch.
     config: the new run's config as a dict (``config.to_dict()``).
     members: the new run's members (``mominit.sweep.population``).
+    data: ``digest`` of the new run's problem arrays.
 
   Returns:
     int array [len(members)]: each member's index in ``branch.members``.
 
   Raises:
-    ValueError: a config field outside ``MAY_DIFFER`` differs (named), the new run or the
-      parent changes its schedule before the branch step, or a member is not in the branch.
+    ValueError: a config field outside ``MAY_DIFFER`` differs (named), the data differ, the
+      new run or the parent changes its schedule before the branch step, or a member is not
+      in the branch.
   """
   old, new = runlog.flat_config(branch.config), runlog.flat_config(config)
   differ = sorted(k for k in set(old) | set(new)
@@ -119,6 +136,9 @@ def check(branch: Branch, config: dict, members: list) -> np.ndarray:
   if differ:
     raise ValueError(f"start_from: the branch was saved by a run of another config (fields "
                      f"{differ} differ)")
+  if data != branch.data:
+    raise ValueError("start_from: the branch was saved by a run on other data (the problem's "
+                     "arrays differ: another data set, subset or data= argument)")
   for who, c in (("the new run", new), ("the branch's run", old)):
     if _phase_start(c) <= branch.step:
       raise ValueError(f"start_from: {who} starts its final phase at update {_phase_start(c)}, "

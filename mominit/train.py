@@ -164,7 +164,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: Optional[str]
   carry = (0.0, 0)  # (loss sum [P], updates) of a chunk split by a branch point, so far
   if start_from is not None and (log is None or log.latest_step() is None):
     fork = branch_lib.load(start_from)
-    where = branch_lib.check(fork, json.loads(config.to_json_best_effort()), members)
+    where = branch_lib.check(fork, json.loads(config.to_json_best_effort()), members,
+                             branch_lib.digest(problem.data))
     if any(at == fork.step for at, _ in problem.marks.values()):
       raise ValueError(f"start_from: a mark of the problem falls on the branch's update "
                        f"{fork.step}")
@@ -291,7 +292,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: Optional[str]
           branch_lib.save(branch_lib.path(workdir, step), branch_lib.Branch(
               step, members, leaves, ends, np.reshape(chunk_losses, (-1, p)),
               carry[0] / max(carry[1], 1), carry[1], seconds + time.perf_counter() - t0,
-              json.loads(config.to_json_best_effort())))
+              json.loads(config.to_json_best_effort()), branch_lib.digest(problem.data)))
       if (log is not None and step < boundary and config.checkpoint_minutes > 0
           and not carry[1]  # (not inside a chunk a branch point split)
           and jax.process_count() == 1  # processes' clocks would disagree on when to save

@@ -122,6 +122,13 @@ def test_a_member_not_in_the_branch_is_refused(parent, curves):
     train.train_and_evaluate(config, data=curves, start_from=branch.path(workdir, K))
 
 
+def test_other_data_are_refused(parent, curves):
+  workdir, _ = parent
+  other = type(curves)(curves.train[::-1].copy(), curves.test)  # the same cases, another order
+  with pytest.raises(ValueError, match="other data"):
+    train.train_and_evaluate(control(), data=other, start_from=branch.path(workdir, K))
+
+
 def test_another_problem_is_refused(parent):
   workdir, _ = parent
   with pytest.raises(ValueError, match="another config"):
