@@ -580,10 +580,21 @@ class TestHessianFreeGates:
 
   @pytest.mark.parametrize("nag, verdict", [(16.0, claims.INCONCLUSIVE),
                                             (24.0, claims.INCONCLUSIVE),
-                                            (10.0, claims.PASS), (13.0, claims.FAIL)])
+                                            (10.0, claims.PASS), (13.5, claims.FAIL)])
   def test_symmetric(self, nag, verdict):
     hf = 10.0 if verdict != claims.INCONCLUSIVE else 17.0
     out = claims.nag_comparable_to_hf(hf_rows({"nag": (nag, nag), "hf": (hf, hf)}))
+    assert out["verdict"] == verdict
+
+  @pytest.mark.parametrize("nag, verdict", [
+      (10.5, claims.INCONCLUSIVE),  # ratio 1.05: within 1.10 but not by the spread 0.08
+      (10.2, claims.PASS),          # 1.02 + 0.08 <= 1.10
+      (13.0, claims.INCONCLUSIVE),  # 1.30: past 1.25 but not by the spread
+      (13.3, claims.FAIL)])         # 1.33 - 0.08 >= 1.25
+  def test_a_margin_counts_only_beyond_the_measured_seed_spread(self, nag, verdict):
+    from experiments import claims_hf  # pylint: disable=import-outside-toplevel
+    assert claims_hf.SEED_SPREAD["nag_comparable_to_hf"] == 0.08
+    out = claims.nag_comparable_to_hf(hf_rows({"nag": (nag, nag), "hf": (10.0, 10.0)}))
     assert out["verdict"] == verdict
 
   def test_diverged_nag_fails(self):
