@@ -3,7 +3,8 @@
 The sizes, in one place:
 
 - tiny: seconds of training on tiny subsets, for CI. Numbers mean nothing.
-- quick: the README's first job, < 10 minutes on 2 CPU cores: CURVES (generated) and the
+- quick: the README's first job, about 10 minutes on 2 CPU cores with the install (measured
+  9 min 54 s from a fresh clone, docs/reproduce.md): CURVES (generated) and the
   addition problem, with fewer updates, a faster momentum schedule (so mu reaches mu_max within
   the run), smaller grids and 2 seeds.
 - medium: every built-in problem (CURVES and the four RNN problems; MNIST/FACES too when
