@@ -59,6 +59,7 @@ class Engine:
     probe = member_lib.make_member(problem, self.family)
     one = jax.eval_shape(jax.vmap(probe.init, in_axes=(0, None)),
                          sweep.hparams(members[:1], self.family, problem), problem.data)
+    self._one = one  # one member's state shapes ([1, ...]), for `place`
     self.plan = placement.plan(len(members), devices, batch_size=config.batch_size,
                                small_sequential_matmuls=problem.small_sequential_matmuls,
                                member_bytes=member_lib.member_bytes(one))
@@ -112,14 +113,17 @@ class Engine:
   def place(self, tree) -> member_lib.MemberState:
     """A population state from host arrays (each leaf [plan.padded, ...], e.g. a branch's),
     placed as ``init`` places it; checked against the state ``init`` would give (ValueError
-    naming the leaf that differs in shape or dtype), without running or compiling the init."""
-    like = jax.eval_shape(self._init, self.hparams, self.data)
-    for (where, want), got in zip(jax.tree_util.tree_leaves_with_path(like),
-                                  jax.tree.leaves(tree), strict=True):
-      if tuple(np.shape(got)) != tuple(want.shape) or np.asarray(got).dtype != want.dtype:
+    naming the leaf that differs in shape or dtype), without tracing or compiling the init."""
+    got_leaves = jax.tree.leaves(tree)
+    like = jax.tree_util.tree_leaves_with_path(self._one)
+    if len(got_leaves) != len(like):
+      raise ValueError(f"{len(got_leaves)} state leaves, this engine's state has {len(like)}")
+    for (where, want), got in zip(like, got_leaves):
+      shape = (self.plan.padded,) + tuple(want.shape[1:])
+      if tuple(np.shape(got)) != shape or np.asarray(got).dtype != want.dtype:
         raise ValueError(f"state leaf {jax.tree_util.keystr(where)}: {np.shape(got)} "
-                         f"{np.asarray(got).dtype}, this engine's is {want.shape} {want.dtype}")
-    return jax.device_put(jax.tree.unflatten(jax.tree.structure(like), jax.tree.leaves(tree)),
+                         f"{np.asarray(got).dtype}, this engine's is {shape} {want.dtype}")
+    return jax.device_put(jax.tree.unflatten(jax.tree.structure(self._one), got_leaves),
                           self.sharding)
 
   def run_chunk(self, state: member_lib.MemberState, start: int, num_steps: int):

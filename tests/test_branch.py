@@ -161,3 +161,20 @@ def test_the_reproduction_branches_one_update_before_the_earlier_final_phase():
     section = reproduce.plan(size)["autoencoders"]
     config = reproduce.autoencoder_config(section, "curves", None, False)
     assert autoencoders._branch_points(section, config) == want  # pylint: disable=protected-access
+
+
+def test_place_names_the_leaf_that_differs(curves):
+  import jax  # pylint: disable=import-outside-toplevel
+  config = ae_config()
+  engine = train.Engine(config, train.make_problem(config, curves), train.population(config))
+  shapes = [(engine.plan.padded,) + x.shape[1:] for x in jax.tree.leaves(engine._one)]  # pylint: disable=protected-access
+  dtypes = [x.dtype for x in jax.tree.leaves(engine._one)]  # pylint: disable=protected-access
+  good = [np.zeros(s, d) for s, d in zip(shapes, dtypes)]
+  placed = engine.place(good)
+  assert [x.shape for x in jax.tree.leaves(placed)] == shapes
+  bad = list(good)
+  bad[0] = np.zeros(shapes[0][:1] + (3,), dtypes[0])
+  with pytest.raises(ValueError, match=r"state leaf .*params"):
+    engine.place(bad)
+  with pytest.raises(ValueError, match="state leaves"):
+    engine.place(good[:-1])
