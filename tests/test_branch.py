@@ -167,8 +167,9 @@ def test_place_names_the_leaf_that_differs(curves):
   import jax  # pylint: disable=import-outside-toplevel
   config = ae_config()
   engine = train.Engine(config, train.make_problem(config, curves), train.population(config))
-  shapes = [(engine.plan.padded,) + x.shape[1:] for x in jax.tree.leaves(engine._one)]  # pylint: disable=protected-access
-  dtypes = [x.dtype for x in jax.tree.leaves(engine._one)]  # pylint: disable=protected-access
+  one = jax.tree.leaves(engine._one)  # pylint: disable=protected-access
+  shapes = [(engine.plan.padded,) + x.shape[1:] for x in one]
+  dtypes = [x.dtype for x in one]
   good = [np.zeros(s, d) for s, d in zip(shapes, dtypes)]
   placed = engine.place(good)
   assert [x.shape for x in jax.tree.leaves(placed)] == shapes
